@@ -1,0 +1,1 @@
+"""Database access: engine creation, sessions and migrations."""

@@ -1,0 +1,151 @@
+"""Protected branch rules and the push policy built from them.
+
+The same rules are enforced on every path that changes a branch: the git pre-receive hook (through the policy
+built by :func:`push_policy`) and the web/CLI branch operations (through :func:`check_ref_update`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import asdict, dataclass
+
+from sqlmodel import Session, col, select
+
+from forge.accounts.models import Account
+from forge.accounts.orgs import user_team_ids
+from forge.errors import InvalidInput, NotFound, PermissionDenied
+from forge.i18n import N_
+from forge.permissions import Access, require_repo_access
+from forge.repos.models import ProtectedBranch
+from forge.repos.services import RepoRef
+
+# Refs the forge reserves for itself (pull request heads, internal bookkeeping); no one pushes to them.
+RESERVED_REF_PREFIXES = ("refs/pull/", "refs/merge-requests/", "refs/forge/", "refs/keep-around/")
+
+
+def list_rules(session: Session, ref: RepoRef) -> list[ProtectedBranch]:
+    stmt = select(ProtectedBranch).where(ProtectedBranch.repo_id == ref.repo.id)
+    return list(session.exec(stmt.order_by(col(ProtectedBranch.pattern))))
+
+
+def get_rule(session: Session, ref: RepoRef, rule_id: int) -> ProtectedBranch:
+    rule = session.get(ProtectedBranch, rule_id)
+    if rule is None or rule.repo_id != ref.repo.id:
+        raise NotFound(N_("That protection rule was not found."))
+    return rule
+
+
+def save_rule(
+    session: Session,
+    actor: Account,
+    ref: RepoRef,
+    pattern: str,
+    *,
+    allow_force_push: bool = False,
+    allow_deletion: bool = False,
+    restrict_push: bool = False,
+    push_user_ids: list[int] | None = None,
+    push_team_ids: list[int] | None = None,
+    rule_id: int | None = None,
+) -> ProtectedBranch:
+    """Create a rule, or update rule ``rule_id``."""
+    require_repo_access(session, actor, ref.repo, Access.ADMIN)
+    pattern = pattern.strip()
+    if not pattern or len(pattern) > 255 or pattern.startswith("refs/"):
+        raise InvalidInput(N_("Give a branch name or pattern such as main or release/*."))
+    existing = session.exec(
+        select(ProtectedBranch).where(ProtectedBranch.repo_id == ref.repo.id, ProtectedBranch.pattern == pattern)
+    ).first()
+    if rule_id is None:
+        if existing is not None:
+            raise InvalidInput(N_("A rule for “%(pattern)s” already exists."), pattern=pattern)
+        assert ref.repo.id is not None
+        rule = ProtectedBranch(repo_id=ref.repo.id, pattern=pattern)
+    else:
+        rule = get_rule(session, ref, rule_id)
+        if existing is not None and existing.id != rule.id:
+            raise InvalidInput(N_("A rule for “%(pattern)s” already exists."), pattern=pattern)
+        rule.pattern = pattern
+    rule.allow_force_push = allow_force_push
+    rule.allow_deletion = allow_deletion
+    rule.restrict_push = restrict_push
+    rule.push_user_ids = " ".join(str(i) for i in sorted(set(push_user_ids or [])))
+    rule.push_team_ids = " ".join(str(i) for i in sorted(set(push_team_ids or [])))
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def delete_rule(session: Session, actor: Account, ref: RepoRef, rule_id: int) -> None:
+    require_repo_access(session, actor, ref.repo, Access.ADMIN)
+    session.delete(get_rule(session, ref, rule_id))
+
+
+def matching_rule(rules: list[ProtectedBranch], branch: str) -> ProtectedBranch | None:
+    """An exact name wins over patterns; among patterns the longest (most specific) wins."""
+    exact = [r for r in rules if r.pattern == branch]
+    if exact:
+        return exact[0]
+    globs = [r for r in rules if any(c in r.pattern for c in "*?[") and fnmatch.fnmatchcase(branch, r.pattern)]
+    return max(globs, key=lambda r: len(r.pattern)) if globs else None
+
+
+def may_push(session: Session, actor: Account | None, level: Access, rule: ProtectedBranch) -> bool:
+    if not rule.restrict_push or level >= Access.ADMIN:
+        return level >= Access.WRITE
+    if actor is None:
+        return False
+    if actor.id in rule.push_users:
+        return True
+    return bool(user_team_ids(session, actor) & set(rule.push_teams))
+
+
+@dataclass(frozen=True)
+class RulePolicy:
+    """What the pre-receive hook needs to know about one rule, for one pusher."""
+
+    pattern: str
+    allow_force_push: bool
+    allow_deletion: bool
+    can_push: bool
+
+
+def push_policy(session: Session, actor: Account | None, ref: RepoRef, level: Access) -> dict[str, object]:
+    """The policy the pre-receive hook applies, as JSON-ready data. Built per push, for this pusher."""
+    rules = [
+        asdict(
+            RulePolicy(
+                pattern=r.pattern,
+                allow_force_push=r.allow_force_push,
+                allow_deletion=r.allow_deletion,
+                can_push=may_push(session, actor, level, r),
+            )
+        )
+        for r in list_rules(session, ref)
+    ]
+    return {
+        "repo": ref.full_name,
+        "default_branch": ref.repo.default_branch,
+        "reserved_prefixes": list(RESERVED_REF_PREFIXES),
+        "rules": rules,
+    }
+
+
+def check_ref_update(
+    session: Session, actor: Account, ref: RepoRef, level: Access, full_ref: str, *, deleting: bool
+) -> None:
+    """The checks the hook makes, for ref changes made through the web UI or CLI."""
+    if full_ref.startswith(RESERVED_REF_PREFIXES):
+        raise PermissionDenied(N_("%(ref)s is reserved by the forge."), ref=full_ref)
+    if not full_ref.startswith("refs/heads/"):
+        return
+    branch = full_ref[len("refs/heads/") :]
+    if deleting and branch == ref.repo.default_branch:
+        raise PermissionDenied(N_("The default branch %(branch)s cannot be deleted."), branch=branch)
+    rule = matching_rule(list_rules(session, ref), branch)
+    if rule is None:
+        return
+    if deleting and not rule.allow_deletion:
+        raise PermissionDenied(N_("Branch %(branch)s is protected: it cannot be deleted."), branch=branch)
+    if not may_push(session, actor, level, rule):
+        raise PermissionDenied(N_("Branch %(branch)s is protected: you may not push to it."), branch=branch)

@@ -1,0 +1,63 @@
+"""Branch and tag management from the web UI and CLI, under the same protection rules as git pushes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import Session
+
+from forge.accounts.models import Account
+from forge.errors import InvalidInput
+from forge.git.repository import ZERO_SHA, RefInfo
+from forge.i18n import N_
+from forge.permissions import Access, require_repo_access
+from forge.repos.protection import check_ref_update, list_rules, matching_rule
+from forge.repos.pushes import RefUpdate, record_push
+from forge.repos.services import RepoRef, open_git
+
+
+def list_branches(repos_root: Path, ref: RepoRef) -> list[RefInfo]:
+    return open_git(repos_root, ref).branches()
+
+
+def list_tags(repos_root: Path, ref: RepoRef) -> list[RefInfo]:
+    return open_git(repos_root, ref).tags()
+
+
+def protected_names(session: Session, ref: RepoRef, names: list[str]) -> set[str]:
+    rules = list_rules(session, ref)
+    return {n for n in names if matching_rule(rules, n) is not None}
+
+
+def _full(kind: str, name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput(N_("A name is required."))
+    return f"refs/{'heads' if kind == 'branch' else 'tags'}/{name}"
+
+
+def create_ref(
+    session: Session,
+    repos_root: Path,
+    actor: Account,
+    ref: RepoRef,
+    kind: str,
+    name: str,
+    from_rev: str,
+) -> str:
+    """Create branch or tag ``name`` at ``from_rev`` and record it as a push event."""
+    level = require_repo_access(session, actor, ref.repo, Access.WRITE)
+    full = _full(kind, name)
+    check_ref_update(session, actor, ref, level, full, deleting=False)
+    git = open_git(repos_root, ref)
+    sha = git.create_ref(full, from_rev or ref.repo.default_branch)
+    record_push(session, ref.repo, actor.id, [RefUpdate(ZERO_SHA, sha, full)], source="web")
+    return sha
+
+
+def delete_ref(session: Session, repos_root: Path, actor: Account, ref: RepoRef, kind: str, name: str) -> None:
+    level = require_repo_access(session, actor, ref.repo, Access.WRITE)
+    full = _full(kind, name)
+    check_ref_update(session, actor, ref, level, full, deleting=True)
+    old = open_git(repos_root, ref).delete_ref(full)
+    record_push(session, ref.repo, actor.id, [RefUpdate(old, ZERO_SHA, full)], source="web")

@@ -1,0 +1,105 @@
+"""Shared fixtures: a real forge server on a loopback port, a real database, real git, HTTP clients.
+
+One server runs per test session (SQLite under a temporary FORGE_HOME by default, or the PostgreSQL database
+named by FORGE_TEST_DATABASE_URL). Tests keep apart by using unique names from ``tests.factories``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import text
+
+from forge.db.engine import make_engine
+from forge.settings import Settings
+from tests.gitclient import GitClient
+from tests.webclient import WebClient
+
+
+def _reset_database(url: str) -> None:
+    """Start PostgreSQL runs from an empty schema so migrations run from the first revision."""
+    if not url.startswith("postgresql"):
+        return
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+class LiveServer:
+    def __init__(self, settings: Settings, sock: socket.socket) -> None:
+        from web.app import create_app
+
+        self.settings = settings
+        self.app = create_app(settings)
+        self.url = settings.public_url()
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", timeout_keep_alive=5)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+
+    @property
+    def engine(self):  # type: ignore[no-untyped-def]
+        return self.app.state.forge.engine
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    home = tmp_path_factory.mktemp("forge-home")
+    db_url = os.environ.get("FORGE_TEST_DATABASE_URL", "")
+    _reset_database(db_url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = Settings(
+        home=home,
+        database_url=db_url,
+        host="127.0.0.1",
+        port=port,
+        base_url=f"http://127.0.0.1:{port}",
+        secret_key="test-secret-key",
+        default_locale="en",
+    )
+    live = LiveServer(settings, sock)
+    live.start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def git(tmp_path: Path, server: LiveServer) -> GitClient:
+    return GitClient(tmp_path, server.url)
+
+
+@pytest.fixture
+def web(server: LiveServer) -> Iterator[WebClient]:
+    client = WebClient(server.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def factory(server: LiveServer):  # type: ignore[no-untyped-def]
+    from tests.factories import Factory
+
+    return Factory(server.engine, server.settings)

@@ -1,0 +1,45 @@
+"""An HTTP client that behaves like a browser for form posts: keeps cookies and sends the CSRF token."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class WebClient:
+    def __init__(self, base_url: str) -> None:
+        self.client = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.client.get(path, **kwargs)
+
+    def csrf(self) -> str:
+        token = self.client.cookies.get("forge_csrf")
+        if token:
+            return str(token)
+        page = self.client.get("/user/login")
+        match = _CSRF_RE.search(page.text)
+        assert match, "no CSRF token on the sign-in page"
+        return match.group(1)
+
+    def post(self, path: str, data: dict[str, Any] | None = None, files: Any = None, *, follow: bool = False,
+             csrf: bool = True) -> httpx.Response:
+        payload = dict(data or {})
+        if csrf:
+            payload["csrf_token"] = self.csrf()
+        return self.client.post(path, data=payload, files=files, follow_redirects=follow)
+
+    def login(self, name: str, password: str) -> httpx.Response:
+        resp = self.post("/user/login", {"login": name, "password": password})
+        assert resp.status_code == 303, f"sign-in failed: {resp.status_code} {resp.text[:500]}"
+        return resp
+
+    def follow(self, resp: httpx.Response) -> httpx.Response:
+        return self.client.get(resp.headers["location"])

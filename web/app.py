@@ -1,0 +1,144 @@
+"""The ASGI application: web UI, git smart HTTP and (later) the API, in one Starlette app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from forge.bootstrap import prepare
+from forge.errors import AuthenticationRequired, ForgeError
+from forge.settings import Settings
+from web import i18n
+from web.auth import AuthMiddleware
+from web.git_http import GitHttpApp, match_git_path
+from web.routes import ROUTES
+from web.state import AppState
+from web.templating import render
+
+log = logging.getLogger("forge.web")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class LocaleMiddleware:
+    """Sets the request's locale (user setting, cookie, Accept-Language, default) for gettext and templates."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.default = settings.default_locale
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            conn = HTTPConnection(scope)
+            user = scope.get("state", {}).get("user")
+            i18n.set_locale(
+                i18n.negotiate(
+                    user.locale if user else "",
+                    conn.cookies.get("forge_locale", ""),
+                    conn.headers.get("accept-language", ""),
+                    self.default,
+                )
+            )
+        await self.app(scope, receive, send)
+
+
+class GitDispatch:
+    """Sends git smart HTTP requests straight to the git app, everything else to the Starlette router."""
+
+    def __init__(self, app: ASGIApp, git_app: GitHttpApp) -> None:
+        self.app = app
+        self.git_app = git_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            match = match_git_path(scope["path"])
+            if match is not None:
+                await self.git_app(scope, receive, send, match)
+                return
+        await self.app(scope, receive, send)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def forge_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ForgeError)
+    message = i18n.gettext(exc.message, **exc.params)
+    if _wants_json(request):
+        return JSONResponse({"message": message, "errors": []}, status_code=exc.status)
+    if isinstance(exc, AuthenticationRequired) and request.method == "GET":
+        from starlette.responses import RedirectResponse
+        from urllib.parse import quote
+
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/user/login?next={quote(target)}", status_code=303)
+    return render(request, "error.html", {"status": exc.status, "message": message}, status=exc.status)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    message = i18n.gettext("Page not found.")
+    if _wants_json(request):
+        return JSONResponse({"message": message, "errors": []}, status_code=404)
+    return render(request, "error.html", {"status": 404, "message": message}, status=404)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    message = i18n.gettext("Something went wrong on our side. The error has been logged.")
+    if _wants_json(request):
+        return JSONResponse({"message": message, "errors": []}, status_code=500)
+    return PlainTextResponse(message, status_code=500)
+
+
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    settings = settings or Settings()
+    engine = prepare(settings)
+    state = AppState(settings=settings, engine=engine)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    routes: list[BaseRoute] = [
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        Route("/healthz", lambda r: PlainTextResponse("ok"), name="healthz"),
+        *ROUTES,
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ForgeError: forge_error, 404: not_found, 500: server_error},
+    )
+    app.state.forge = state
+    # Order (outermost first): auth resolves the identity, locale uses it, then git or the router.
+    inner: ASGIApp = GitDispatch(app, GitHttpApp(engine, settings))
+    inner = LocaleMiddleware(inner, settings)
+    outer = AuthMiddleware(inner, engine, settings)
+    # Keep a handle so tests and lifespan reach the Starlette app behind the middleware.
+    outer.starlette = app  # type: ignore[attr-defined]
+    return _LifespanProxy(outer, app)
+
+
+class _LifespanProxy:
+    """Routes lifespan events to Starlette and HTTP through the middleware stack."""
+
+    def __init__(self, app: ASGIApp, starlette: Starlette) -> None:
+        self.app = app
+        self.starlette = starlette
+        self.state = starlette.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.starlette(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

@@ -1,0 +1,20 @@
+"""All web routes, in matching order: fixed prefixes first, then ``/<owner>`` and ``/<owner>/<repo>/...``."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from web.routes import accounts, admin, api, home, orgs, repo_refs, repo_settings, repos, user_settings
+
+ROUTES: list[BaseRoute] = [
+    *home.routes,
+    *accounts.routes,
+    *user_settings.routes,
+    *admin.routes,
+    *api.routes,
+    *orgs.routes,
+    # Catch-all owner/repo routes last.
+    *repo_settings.routes,
+    *repo_refs.routes,
+    *repos.routes,
+]

@@ -1,0 +1,136 @@
+"""Creating repositories, owner pages and the repository home page."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from forge.accounts import orgs, users
+from forge.errors import ForgeError
+from forge.permissions import Access
+from forge.repos import initial_files
+from forge.repos import services as repos
+from web.forms import checkbox, field, read_form, redirect
+from web.state import current_user, require_user, run_db, settings_of
+from web.templating import render
+
+README_NAMES = ("README.md", "README", "README.txt", "readme.md")
+
+
+async def new_repo_page(request: Request) -> Response:
+    user = require_user(request)
+    owners = await run_db(request, lambda s: [user, *orgs.orgs_of(s, user)])
+    return render(request, "repo/new.html", _new_ctx(owners, {"owner": request.query_params.get("owner", "")}))
+
+
+def _new_ctx(owners: list, form: dict, error: ForgeError | None = None) -> dict:  # type: ignore[type-arg]
+    return {
+        "owners": owners,
+        "form": form,
+        "error": error,
+        "gitignores": initial_files.gitignore_templates(),
+        "licenses": initial_files.licenses(),
+    }
+
+
+async def create_repo(request: Request) -> Response:
+    user = require_user(request)
+    form = await read_form(request)
+    settings = settings_of(request)
+    values = {k: field(form, k) for k in ("owner", "name", "description", "gitignore", "license",
+                                          "default_branch")}
+    values["private"] = checkbox(form, "private")
+    values["readme"] = checkbox(form, "readme")
+
+    def work(session):  # type: ignore[no-untyped-def]
+        owner = users.get_account(session, values["owner"] or user.name)
+        return repos.create_repository(
+            session, settings.repos_dir, user, owner, values["name"],
+            private=values["private"], description=values["description"], readme=values["readme"],
+            gitignore=values["gitignore"], license=values["license"],
+            default_branch=values["default_branch"] or "main",
+        )
+
+    try:
+        ref = await run_db(request, work)
+    except ForgeError as exc:
+        owners = await run_db(request, lambda s: [user, *orgs.orgs_of(s, user)])
+        return render(request, "repo/new.html", _new_ctx(owners, values, exc), status=exc.status)
+    return redirect(request, f"/{ref.full_name}")
+
+
+async def owner_page(request: Request) -> Response:
+    name = request.path_params["owner"]
+    viewer = current_user(request)
+
+    def load(session):  # type: ignore[no-untyped-def]
+        account = users.get_account(session, name)
+        items = repos.list_repos(session, viewer, owner=account, limit=200)
+        extra = {}
+        if account.is_org:
+            extra["members"] = orgs.list_members(session, account)
+            extra["teams"] = orgs.list_teams(session, account)
+            extra["is_owner"] = orgs.is_owner(session, account, viewer)
+        else:
+            extra["orgs"] = orgs.orgs_of(session, account)
+        return account, items, extra
+
+    account, items, extra = await run_db(request, load)
+    template = "org/profile.html" if account.is_org else "user/profile.html"
+    return render(request, template, {"account": account, "repos": items, **extra})
+
+
+async def repo_home(request: Request) -> Response:
+    owner, name = request.path_params["owner"], request.path_params["repo"]
+    viewer = current_user(request)
+    settings = settings_of(request)
+
+    def load(session):  # type: ignore[no-untyped-def]
+        ref, level = repos.get_visible_repo(session, viewer, owner, name)
+        return ref, level, repos.fork_source(session, ref), repos.count_forks(session, ref)
+
+    ref, level, source, forks = await run_db(request, load)
+    git = repos.open_git(settings.repos_dir, ref)
+    ctx = {
+        "ref": ref,
+        "repo": ref.repo,
+        "owner": ref.owner,
+        "level": int(level),
+        "can_admin": level >= Access.ADMIN,
+        "can_write": level >= Access.WRITE,
+        "fork_source": source,
+        "fork_count": forks,
+        "clone_url": f"{settings.public_url()}/{ref.full_name}.git",
+        "empty": git.is_empty,
+        "tab": "code",
+    }
+    if not git.is_empty:
+        rev = request.query_params.get("ref") or ref.repo.default_branch
+        if not git.has_branch(rev) and not git.has_ref(f"refs/tags/{rev}"):
+            rev = git.head_branch() or rev
+        commit = git.resolve_commit(rev)
+        entries = git.root_entries(commit.sha)
+        readme = None
+        for entry in entries:
+            if entry.name in README_NAMES and entry.kind == "blob":
+                data = git.read_blob_at(commit.sha, entry.name)
+                readme = data.decode("utf-8", "replace") if data is not None else None
+                break
+        ctx.update(
+            current_ref=rev,
+            commit=commit,
+            entries=entries,
+            readme=readme,
+            branches=git.branches(),
+            commit_count=git.commit_count(commit.sha),
+        )
+    return render(request, "repo/home.html", ctx)
+
+
+routes: list[BaseRoute] = [
+    Route("/repo/new", new_repo_page, methods=["GET"], name="repo_new"),
+    Route("/repo/new", create_repo, methods=["POST"]),
+    Route("/{owner}", owner_page, name="owner"),
+    Route("/{owner}/{repo}", repo_home, name="repo_home"),
+]
