@@ -109,7 +109,9 @@ class GitRepo:
     # --- reading -----------------------------------------------------------------------------------------
     @property
     def is_empty(self) -> bool:
-        return self._repo.is_empty
+        # libgit2's is_empty only recognises an unborn "master"; a repository without any ref is empty whatever
+        # HEAD names.
+        return not any(True for _ in self._repo.references)
 
     def head_branch(self) -> str:
         target = self._repo.references["HEAD"].target if "HEAD" in self._repo.references else ""
