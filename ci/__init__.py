@@ -1,0 +1,1 @@
+"""ci platform (arrives with its issues); it may import forge, never web."""

@@ -1,0 +1,1 @@
+"""community platform (arrives with its issues); it may import forge, never web."""

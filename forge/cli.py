@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import click
@@ -218,6 +219,11 @@ def _all_repos(session: Session, owner: Any) -> list[Any]:
 # --- branches and tags -----------------------------------------------------------------------------------
 
 
+def _id(row: Any) -> int:
+    assert row.id is not None
+    return int(row.id)
+
+
 def _cli_repo(session: Session, full_name: str) -> tuple[Any, Any]:
     from forge.repos import services
 
@@ -307,8 +313,8 @@ def branch_protect(full_name: str, pattern: str, allow_force_push: bool, allow_d
     settings = _settings()
     with _session(settings) as session:
         ref, actor = _cli_repo(session, full_name)
-        user_ids = [_run(lambda n=n: users.get_user(session, n)).id for n in push_users]
-        team_ids = [_run(lambda n=n: orgs.get_team(session, ref.owner, n)).id for n in push_teams]
+        user_ids = [_id(_run(partial(users.get_user, session, n))) for n in push_users]
+        team_ids = [_id(_run(partial(orgs.get_team, session, ref.owner, n))) for n in push_teams]
         existing = [r for r in protection.list_rules(session, ref) if r.pattern == pattern]
         _run(lambda: protection.save_rule(
             session, actor, ref, pattern, allow_force_push=allow_force_push, allow_deletion=allow_deletion,

@@ -7,6 +7,6 @@ layer translates them for the reader's locale when it renders (see ``web/i18n.py
 from __future__ import annotations
 
 
-def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name for "mark only"
+def N_(message: str) -> str:
     """Mark a string for extraction without translating it here."""
     return message

@@ -76,8 +76,9 @@ async def forge_error(request: Request, exc: Exception) -> Response:
     if _wants_json(request):
         return JSONResponse({"message": message, "errors": []}, status_code=exc.status)
     if isinstance(exc, AuthenticationRequired) and request.method == "GET":
-        from starlette.responses import RedirectResponse
         from urllib.parse import quote
+
+        from starlette.responses import RedirectResponse
 
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/user/login?next={quote(target)}", status_code=303)

@@ -239,6 +239,13 @@ class GitHttpApp:
                 # No output at all: git refused the request (bad pkt-lines, unknown object...). Say why.
                 await writer
                 code = await rpc.wait()
+                if code == 0:
+                    # Success with nothing to say: the "0000" probe git sends before a push larger than
+                    # http.postBuffer (1 MiB). git http-backend answers it 200 with an empty body; so do we.
+                    await send({"type": "http.response.start", "status": 200, "headers": [
+                        (b"content-type", f"application/x-{service}-result".encode()), *_NO_CACHE]})
+                    await send({"type": "http.response.body", "body": b""})
+                    return
                 message = rpc.stderr.strip() or f"git exited with status {code}"
                 await _plain(send, 400 if code else 500, gettext("Git refused the request: %(reason)s",
                                                                  reason=message))

@@ -5,16 +5,20 @@ from __future__ import annotations
 from sqlmodel import Session, col, func, select
 
 from forge.accounts.models import Account, AccountKind, OrgMember, Team, TeamMember, TeamRepo
-from forge.accounts.users import find_account
+from forge.accounts.users import find_account, update_profile
 from forge.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from forge.i18n import N_
 from forge.names import validate_account_name
+from forge.permissions import Access, repo_access
+from forge.repos.models import Repository
 
 TEAM_PERMISSIONS = ("read", "write", "admin")
 
 
 def create_org(session: Session, creator: Account, name: str, *, display_name: str = "") -> Account:
     validate_account_name(name)
+    if len(display_name.strip()) > 128:
+        raise InvalidInput(N_("Display names may be at most 128 characters long."))
     if find_account(session, name) is not None:
         raise Conflict(N_("The name “%(name)s” is already taken."), name=name)
     org = Account(kind=AccountKind.ORG, name=name, lower_name=name.lower(), display_name=display_name.strip())
@@ -36,7 +40,8 @@ def get_org(session: Session, name: str) -> Account:
 def membership(session: Session, org: Account, user: Account | None) -> OrgMember | None:
     if user is None:
         return None
-    return session.exec(select(OrgMember).where(OrgMember.org_id == org.id, OrgMember.user_id == user.id)).first()
+    stmt = select(OrgMember).where(OrgMember.org_id == org.id, OrgMember.user_id == user.id)
+    return session.exec(stmt).first()
 
 
 def is_owner(session: Session, org: Account, user: Account | None) -> bool:
@@ -46,9 +51,36 @@ def is_owner(session: Session, org: Account, user: Account | None) -> bool:
     return m is not None and m.is_owner
 
 
+def is_member(session: Session, org: Account, user: Account | None) -> bool:
+    return is_owner(session, org, user) or membership(session, org, user) is not None
+
+
+def require_member(session: Session, org: Account, user: Account | None) -> None:
+    """Member-only pages (teams, the member list): site administrators count as members."""
+    if not is_member(session, org, user):
+        raise PermissionDenied(N_("Only members of %(org)s can see this page."), org=org.name)
+
+
 def require_owner(session: Session, org: Account, user: Account | None) -> None:
     if not is_owner(session, org, user):
         raise PermissionDenied(N_("Only owners of %(org)s can do this."), org=org.name)
+
+
+def update_org_profile(
+    session: Session, actor: Account, org: Account, *, display_name: str, bio: str, website: str
+) -> Account:
+    require_owner(session, org, actor)
+    return update_profile(session, org, display_name=display_name, bio=bio, website=website)
+
+
+def _user_named(session: Session, name: str) -> Account:
+    """The user a form names; an unknown name is bad input, not a missing page."""
+    if not name.strip():
+        raise InvalidInput(N_("Enter a user name."))
+    user = find_account(session, name.strip())
+    if user is None or user.kind != AccountKind.USER:
+        raise InvalidInput(N_("No user is called “%(name)s”."), name=name.strip())
+    return user
 
 
 def list_members(session: Session, org: Account) -> list[tuple[OrgMember, Account]]:
@@ -87,6 +119,32 @@ def add_member(session: Session, actor: Account, org: Account, user: Account, *,
     session.flush()
 
 
+def add_member_by_name(
+    session: Session, actor: Account, org: Account, name: str, *, owner: bool = False
+) -> Account:
+    user = _user_named(session, name)
+    if membership(session, org, user) is not None:
+        raise Conflict(N_("%(user)s is already a member of %(org)s."), user=user.name, org=org.name)
+    add_member(session, actor, org, user, owner=owner)
+    return user
+
+
+def set_member_owner(session: Session, actor: Account, org: Account, name: str, owner: bool) -> Account:
+    """Make an existing member an owner or a plain member (an organisation keeps at least one owner)."""
+    user = _user_named(session, name)
+    require_owner(session, org, actor)
+    if membership(session, org, user) is None:
+        raise NotFound(N_("%(user)s is not a member of %(org)s."), user=user.name, org=org.name)
+    add_member(session, actor, org, user, owner=owner)
+    return user
+
+
+def remove_member_by_name(session: Session, actor: Account, org: Account, name: str) -> Account:
+    user = _user_named(session, name)
+    remove_member(session, actor, org, user)
+    return user
+
+
 def _owner_count(session: Session, org: Account) -> int:
     return session.exec(
         select(func.count())
@@ -119,7 +177,7 @@ def remove_member(session: Session, actor: Account, org: Account, user: Account)
     session.flush()
 
 
-# --- teams ---------------------------------------------------------------------------------------------------
+# --- teams --------------------------------------------------------------------------------------------------
 
 
 def _check_permission(permission: str) -> str:
@@ -209,7 +267,7 @@ def team_members(session: Session, team: Team) -> list[Account]:
 
 def add_team_member(session: Session, actor: Account, team: Team, user: Account) -> None:
     org = session.get(Account, team.org_id)
-    assert org is not None and team.id is not None and user.id is not None
+    assert org is not None and org.id is not None and team.id is not None and user.id is not None
     require_owner(session, org, actor)
     if user.kind != AccountKind.USER:
         raise InvalidInput(N_("Only users can be members of a team."))
@@ -258,10 +316,80 @@ def remove_team_repo(session: Session, actor: Account, team: Team, repo_id: int)
     org = session.get(Account, team.org_id)
     assert org is not None
     require_owner(session, org, actor)
-    tr = session.exec(select(TeamRepo).where(TeamRepo.team_id == team.id, TeamRepo.repo_id == repo_id)).first()
+    stmt = select(TeamRepo).where(TeamRepo.team_id == team.id, TeamRepo.repo_id == repo_id)
+    tr = session.exec(stmt).first()
     if tr is not None:
         session.delete(tr)
 
 
 def user_team_ids(session: Session, user: Account) -> set[int]:
     return set(session.exec(select(TeamMember.team_id).where(TeamMember.user_id == user.id)))
+
+
+def add_team_member_by_name(session: Session, actor: Account, team: Team, name: str) -> Account:
+    user = _user_named(session, name)
+    add_team_member(session, actor, team, user)
+    return user
+
+
+def remove_team_member_by_name(session: Session, actor: Account, team: Team, name: str) -> Account:
+    user = _user_named(session, name)
+    remove_team_member(session, actor, team, user)
+    return user
+
+
+def _org_repo_named(session: Session, team: Team, name: str) -> Repository:
+    if not name.strip():
+        raise InvalidInput(N_("Enter a repository name."))
+    stmt = select(Repository).where(
+        Repository.owner_id == team.org_id, Repository.lower_name == name.strip().lower()
+    )
+    repo = session.exec(stmt).first()
+    if repo is None:
+        raise InvalidInput(N_("The organisation has no repository called “%(name)s”."), name=name.strip())
+    return repo
+
+
+def add_team_repo_by_name(session: Session, actor: Account, team: Team, name: str) -> Repository:
+    repo = _org_repo_named(session, team, name)
+    assert repo.id is not None
+    add_team_repo(session, actor, team, repo.id, repo.owner_id)
+    return repo
+
+
+def remove_team_repo_by_name(session: Session, actor: Account, team: Team, name: str) -> Repository:
+    repo = _org_repo_named(session, team, name)
+    assert repo.id is not None
+    remove_team_repo(session, actor, team, repo.id)
+    return repo
+
+
+def team_repos(session: Session, team: Team) -> list[Repository]:
+    """The repositories linked to ``team`` (not the implied ones of an "all repositories" team)."""
+    stmt = (
+        select(Repository)
+        .join(TeamRepo, col(TeamRepo.repo_id) == Repository.id)
+        .where(TeamRepo.team_id == team.id)
+        .order_by(col(Repository.lower_name))
+    )
+    return list(session.exec(stmt))
+
+
+def team_repos_visible_to(session: Session, team: Team, viewer: Account | None) -> list[Repository]:
+    """The team's repositories ``viewer`` may see: a team page must not leak a private repository's name."""
+    return [r for r in team_repos(session, team) if repo_access(session, viewer, r) >= Access.READ]
+
+
+def org_repos(session: Session, org: Account) -> list[Repository]:
+    stmt = select(Repository).where(Repository.owner_id == org.id).order_by(col(Repository.lower_name))
+    return list(session.exec(stmt))
+
+
+def team_member_counts(session: Session, org: Account) -> dict[int, int]:
+    stmt = (
+        select(TeamMember.team_id, func.count())
+        .join(Team, col(Team.id) == TeamMember.team_id)
+        .where(Team.org_id == org.id)
+        .group_by(col(TeamMember.team_id))
+    )
+    return {team_id: n for team_id, n in session.exec(stmt)}

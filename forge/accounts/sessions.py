@@ -1,4 +1,4 @@
-"""Web sign-in sessions: an opaque random cookie value, stored only as a SHA-256 hash, revocable at any time."""
+"""Web sign-in sessions: an opaque random cookie value, stored only as a SHA-256 hash, revocable any time."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def create_session(
 
 
 def lookup_session(session: Session, token: str, *, days: int) -> tuple[WebSession, Account] | None:
-    """The session and its user for a cookie value, or None if unknown, expired, or the user may not sign in."""
+    """The session and user for a cookie value; None if unknown, expired, or the user may not sign in."""
     if not token:
         return None
     ws = session.exec(select(WebSession).where(WebSession.token_hash == _hash(token))).first()

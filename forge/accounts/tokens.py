@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from forge.accounts.models import Account, AccessToken
+from forge.accounts.models import AccessToken, Account
 from forge.db.models_base import utcnow
 from forge.errors import InvalidInput, NotFound
 from forge.i18n import N_
@@ -26,6 +26,10 @@ SCOPES: dict[str, str] = {
     "admin:org": N_("Manage organisations and teams"),
     "admin": N_("Site administration (administrators only)"),
 }
+# Lifetimes offered when creating a token in the web UI (days); "never" is offered as well.
+EXPIRY_CHOICES = (7, 30, 90, 365)
+DEFAULT_EXPIRY_DAYS = 30
+
 _IMPLIES = {
     "write:repo": {"read:repo"},
     "admin:repo": {"read:repo", "write:repo"},

@@ -49,7 +49,8 @@ def get_account_by_id(session: Session, account_id: int) -> Account | None:
 
 
 def count_users(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(Account).where(Account.kind == AccountKind.USER)).one()
+    stmt = select(func.count()).select_from(Account).where(Account.kind == AccountKind.USER)
+    return session.exec(stmt).one()
 
 
 def list_accounts(
@@ -151,6 +152,11 @@ def set_password(session: Session, user: Account, new: str) -> None:
     session.add(user)
 
 
+# Languages a user may choose; keep in step with ``web.i18n.LOCALES`` (the core cannot import the web layer).
+# The empty string means "follow the browser".
+SUPPORTED_LOCALES = ("zh_CN", "en")
+
+
 def update_profile(
     session: Session,
     account: Account,
@@ -174,13 +180,15 @@ def update_profile(
             raise InvalidInput(N_("The website must start with http:// or https://."))
         account.website = website[:256]
     if locale is not None:
+        if locale and locale not in SUPPORTED_LOCALES:
+            raise InvalidInput(N_("“%(locale)s” is not a language this site offers."), locale=locale)
         account.locale = locale
     account.updated_at = utcnow()
     session.add(account)
     return account
 
 
-# --- avatars -------------------------------------------------------------------------------------------------
+# --- avatars ------------------------------------------------------------------------------------------------
 
 AVATAR_SIZE = 256
 
@@ -200,7 +208,7 @@ def set_avatar(session: Session, account: Account, data: bytes, *, avatars_dir: 
     try:
         with Image.open(io.BytesIO(data)) as probe:
             probe.verify()
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         if image.width * image.height > 40_000_000:
             raise InvalidInput(N_("The image has too many pixels."))
         image = image.convert("RGBA")
@@ -226,7 +234,7 @@ def remove_avatar(session: Session, account: Account, *, avatars_dir: Path) -> N
     session.add(account)
 
 
-# --- email addresses -----------------------------------------------------------------------------------------
+# --- email addresses ----------------------------------------------------------------------------------------
 
 
 def list_emails(session: Session, user: Account) -> list[EmailAddress]:
@@ -273,7 +281,7 @@ def set_primary_email(session: Session, user: Account, email_id: int) -> None:
         session.add(other)
 
 
-# --- admin actions -------------------------------------------------------------------------------------------
+# --- admin actions ------------------------------------------------------------------------------------------
 
 
 def set_blocked(session: Session, actor: Account, user: Account, blocked: bool) -> None:

@@ -93,7 +93,8 @@ def clone_bare(git_bin: str, src: Path, dst: Path) -> None:
     # A fork's own branches are its own: drop the remote configuration git clone wrote.
     repo = pygit2.Repository(str(dst))
     for remote in list(repo.remotes):
-        repo.remotes.delete(remote.name)
+        if remote.name:
+            repo.remotes.delete(remote.name)
 
 
 class GitRepo:
@@ -141,7 +142,8 @@ class GitRepo:
             if full.startswith("refs/tags/"):
                 target = str(self._repo.references[full].resolve().target)
                 result.append(RefInfo(full[len("refs/tags/") :], full, target, self._commit_for(target)))
-        result.sort(key=lambda r: r.commit.committer.when if r.commit else datetime.min.replace(tzinfo=UTC), reverse=True)
+        oldest = datetime.min.replace(tzinfo=UTC)
+        result.sort(key=lambda r: r.commit.committer.when if r.commit else oldest, reverse=True)
         return result
 
     def has_branch(self, name: str) -> bool:
@@ -179,7 +181,7 @@ class GitRepo:
         commit = self._repo.revparse_single(rev).peel(pygit2.Commit)
         entries = []
         for entry in commit.tree:
-            kind = entry.type_str
+            kind: str = entry.type_str
             if entry.filemode == pygit2.enums.FileMode.LINK:
                 kind = "link"
             entries.append(TreeEntry(entry.name or "", kind, str(entry.id), entry.filemode))

@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 
 from sqlmodel import Session, col, select
 
-from forge.accounts.models import Account
-from forge.accounts.orgs import user_team_ids
+from forge.accounts.models import Account, AccountKind, Team
+from forge.accounts.orgs import get_team, user_team_ids
+from forge.accounts.users import get_user
 from forge.errors import InvalidInput, NotFound, PermissionDenied
 from forge.i18n import N_
 from forge.permissions import Access, require_repo_access
@@ -149,3 +150,37 @@ def check_ref_update(
         raise PermissionDenied(N_("Branch %(branch)s is protected: it cannot be deleted."), branch=branch)
     if not may_push(session, actor, level, rule):
         raise PermissionDenied(N_("Branch %(branch)s is protected: you may not push to it."), branch=branch)
+
+
+# --- who may push, by name (for forms) ---------------------------------------------------------------------
+
+
+def resolve_push_allowances(
+    session: Session, ref: RepoRef, user_names: list[str], team_names: list[str]
+) -> tuple[list[int], list[int]]:
+    """Turn the user and team names typed into a rule form into ids, refusing unknown names and teams of
+    other organisations (a rule may only name teams of the organisation that owns the repository)."""
+    user_ids: list[int] = []
+    team_ids: list[int] = []
+    if team_names and ref.owner.kind != AccountKind.ORG:
+        raise InvalidInput(N_("Only repositories of organisations can give push access to teams."))
+    try:
+        for name in user_names:
+            user = get_user(session, name)
+            assert user.id is not None
+            user_ids.append(user.id)
+        for name in team_names:
+            team = get_team(session, ref.owner, name)
+            assert team.id is not None
+            team_ids.append(team.id)
+    except NotFound as exc:
+        # A name typed into a form is bad input, not a missing page.
+        raise InvalidInput(exc.message, **exc.params) from exc
+    return user_ids, team_ids
+
+
+def allowance_names(session: Session, rule: ProtectedBranch) -> tuple[list[str], list[str]]:
+    """The user and team names a rule lets push, for showing and editing it (deleted ones are skipped)."""
+    users = [a.name for a in (session.get(Account, i) for i in rule.push_users) if a is not None]
+    teams = [t.name for t in (session.get(Team, i) for i in rule.push_teams) if t is not None]
+    return sorted(users, key=str.lower), sorted(teams, key=str.lower)

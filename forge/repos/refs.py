@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlmodel import Session
 
 from forge.accounts.models import Account
 from forge.errors import InvalidInput
-from forge.git.repository import ZERO_SHA, RefInfo
+from forge.git.repository import ZERO_SHA, CommitInfo, RefInfo
 from forge.i18n import N_
 from forge.permissions import Access, require_repo_access
 from forge.repos.protection import check_ref_update, list_rules, matching_rule
@@ -27,6 +29,29 @@ def list_tags(repos_root: Path, ref: RepoRef) -> list[RefInfo]:
 def protected_names(session: Session, ref: RepoRef, names: list[str]) -> set[str]:
     rules = list_rules(session, ref)
     return {n for n in names if matching_rule(rules, n) is not None}
+
+
+@dataclass(frozen=True)
+class BranchRow:
+    """One line of the branches page."""
+
+    name: str
+    commit: CommitInfo | None
+    is_default: bool
+    is_protected: bool
+
+
+def branch_rows(session: Session, repos_root: Path, ref: RepoRef) -> list[BranchRow]:
+    """Branches for the branches page: the default branch first, then the most recently changed."""
+    branches = list_branches(repos_root, ref)
+    protected = protected_names(session, ref, [b.name for b in branches])
+    rows = [
+        BranchRow(b.name, b.commit, b.name == ref.repo.default_branch, b.name in protected) for b in branches
+    ]
+    oldest = datetime.min.replace(tzinfo=UTC)
+    rows.sort(key=lambda r: r.commit.committer.when if r.commit else oldest, reverse=True)
+    rows.sort(key=lambda r: not r.is_default)  # stable: keeps the date order among the others
+    return rows
 
 
 def _full(kind: str, name: str) -> str:

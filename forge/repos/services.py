@@ -10,10 +10,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, or_, true
 from sqlmodel import Session, col, func, select
 
 from forge.accounts.models import Account, AccountKind, OrgMember, Team, TeamMember, TeamRepo
+from forge.accounts.orgs import orgs_of
 from forge.accounts.users import find_account, get_account, primary_email
 from forge.db.models_base import utcnow
 from forge.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -82,20 +83,20 @@ def get_repo_by_id(session: Session, repo_id: int) -> RepoRef | None:
     return RepoRef(repo, owner)
 
 
-def visible_repos_filter(session: Session, actor: Account | None):  # type: ignore[no-untyped-def]
+def visible_repos_filter(session: Session, actor: Account | None) -> ColumnElement[bool]:
     """A WHERE clause selecting the repositories ``actor`` may see (same rules as permissions.repo_access)."""
     if actor is None:
-        return Repository.is_private == False  # noqa: E712
+        return col(Repository.is_private) == False  # noqa: E712
     if actor.is_admin:
-        return True
+        return true()
     collab = select(Collaborator.repo_id).where(Collaborator.user_id == actor.id)
     owned_orgs = select(OrgMember.org_id).where(OrgMember.user_id == actor.id, OrgMember.is_owner == True)  # noqa: E712
     my_teams = select(TeamMember.team_id).where(TeamMember.user_id == actor.id)
     team_repos = select(TeamRepo.repo_id).where(col(TeamRepo.team_id).in_(my_teams))
     all_repo_orgs = select(Team.org_id).where(col(Team.id).in_(my_teams), Team.includes_all_repos == True)  # noqa: E712
     return or_(
-        Repository.is_private == False,  # noqa: E712
-        Repository.owner_id == actor.id,
+        col(Repository.is_private) == False,  # noqa: E712
+        col(Repository.owner_id) == actor.id,
         col(Repository.id).in_(collab),
         col(Repository.owner_id).in_(owned_orgs),
         col(Repository.id).in_(team_repos),
@@ -314,7 +315,7 @@ def purge_repository(session: Session, repos_root: Path, ref: RepoRef) -> None:
         fork.fork_of_id = None
         session.add(fork)
     for model in (Collaborator, ProtectedBranch, PushEvent, TeamRepo):
-        for row in session.exec(select(model).where(model.repo_id == ref.repo.id)):  # type: ignore[attr-defined]
+        for row in session.exec(select(model).where(model.repo_id == ref.repo.id)):
             session.delete(row)
     session.delete(ref.repo)
     session.flush()
@@ -414,3 +415,9 @@ def remove_collaborator(session: Session, actor: Account, ref: RepoRef, user: Ac
     if row is None:
         raise NotFound(N_("%(user)s is not a collaborator."), user=user.name)
     session.delete(row)
+
+
+def creatable_owners(session: Session, actor: Account) -> list[Account]:
+    """The accounts ``actor`` may create, fork or transfer repositories into: themselves first, then their
+    organisations (the same rule as :func:`forge.permissions.can_create_in`)."""
+    return [actor, *(org for org in orgs_of(session, actor) if can_create_in(session, actor, org))]

@@ -38,8 +38,9 @@ async def create_repo(request: Request) -> Response:
     user = require_user(request)
     form = await read_form(request)
     settings = settings_of(request)
-    values = {k: field(form, k) for k in ("owner", "name", "description", "gitignore", "license",
-                                          "default_branch")}
+    values: dict[str, str | bool] = {
+        k: field(form, k) for k in ("owner", "name", "description", "gitignore", "license", "default_branch")
+    }
     values["private"] = checkbox(form, "private")
     values["readme"] = checkbox(form, "readme")
 
