@@ -236,6 +236,30 @@ def _cli_repo(session: Session, full_name: str) -> tuple[Any, Any]:
     return ref, actor
 
 
+def _on_repo(full_name: str, action: Callable[[Session, Settings, Any, Any], T]) -> T:
+    """Run ``action(session, settings, repo_ref, acting_owner)`` for a CLI command on one repository; domain
+    errors become a sentence on stderr and exit code 1."""
+    settings = _settings()
+    with _session(settings) as session:
+        ref, actor = _cli_repo(session, full_name)
+        return _run(lambda: action(session, settings, ref, actor))
+
+
+def _create_ref(full_name: str, kind: str, name: str, from_rev: str) -> None:
+    from forge.repos import refs
+
+    sha = _on_repo(full_name, lambda s, st, ref, actor: refs.create_ref(s, st.repos_dir, actor, ref, kind, name,
+                                                                       from_rev))
+    click.echo(f"Created {kind} {name} at {sha[:10]}.")
+
+
+def _delete_ref(full_name: str, kind: str, name: str) -> None:
+    from forge.repos import refs
+
+    _on_repo(full_name, lambda s, st, ref, actor: refs.delete_ref(s, st.repos_dir, actor, ref, kind, name))
+    click.echo(f"Deleted {kind} {name}.")
+
+
 @main.group()
 def branch() -> None:
     """Branches and branch protection."""
@@ -262,26 +286,14 @@ def branch_list(full_name: str) -> None:
 @click.argument("name")
 @click.option("--from", "from_rev", default="", help="Branch, tag or commit to start from (default branch).")
 def branch_create(full_name: str, name: str, from_rev: str) -> None:
-    from forge.repos import refs
-
-    settings = _settings()
-    with _session(settings) as session:
-        ref, actor = _cli_repo(session, full_name)
-        sha = _run(lambda: refs.create_ref(session, settings.repos_dir, actor, ref, "branch", name, from_rev))
-    click.echo(f"Created branch {name} at {sha[:10]}.")
+    _create_ref(full_name, "branch", name, from_rev)
 
 
 @branch.command("delete")
 @click.argument("full_name", metavar="OWNER/REPO")
 @click.argument("name")
 def branch_delete(full_name: str, name: str) -> None:
-    from forge.repos import refs
-
-    settings = _settings()
-    with _session(settings) as session:
-        ref, actor = _cli_repo(session, full_name)
-        _run(lambda: refs.delete_ref(session, settings.repos_dir, actor, ref, "branch", name))
-    click.echo(f"Deleted branch {name}.")
+    _delete_ref(full_name, "branch", name)
 
 
 @branch.command("set-default")
@@ -290,10 +302,7 @@ def branch_delete(full_name: str, name: str) -> None:
 def branch_set_default(full_name: str, name: str) -> None:
     from forge.repos import services
 
-    settings = _settings()
-    with _session(settings) as session:
-        ref, actor = _cli_repo(session, full_name)
-        _run(lambda: services.set_default_branch(session, settings.repos_dir, actor, ref, name))
+    _on_repo(full_name, lambda s, st, ref, actor: services.set_default_branch(s, st.repos_dir, actor, ref, name))
     click.echo(f"The default branch of {full_name} is now {name}.")
 
 
@@ -363,23 +372,11 @@ def tag_list(full_name: str) -> None:
 @click.argument("name")
 @click.option("--from", "from_rev", default="", help="Branch, tag or commit to tag (default branch).")
 def tag_create(full_name: str, name: str, from_rev: str) -> None:
-    from forge.repos import refs
-
-    settings = _settings()
-    with _session(settings) as session:
-        ref, actor = _cli_repo(session, full_name)
-        sha = _run(lambda: refs.create_ref(session, settings.repos_dir, actor, ref, "tag", name, from_rev))
-    click.echo(f"Created tag {name} at {sha[:10]}.")
+    _create_ref(full_name, "tag", name, from_rev)
 
 
 @tag.command("delete")
 @click.argument("full_name", metavar="OWNER/REPO")
 @click.argument("name")
 def tag_delete(full_name: str, name: str) -> None:
-    from forge.repos import refs
-
-    settings = _settings()
-    with _session(settings) as session:
-        ref, actor = _cli_repo(session, full_name)
-        _run(lambda: refs.delete_ref(session, settings.repos_dir, actor, ref, "tag", name))
-    click.echo(f"Deleted tag {name}.")
+    _delete_ref(full_name, "tag", name)

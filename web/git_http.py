@@ -26,7 +26,7 @@ from forge.git.pktline import PktLineError, parse_receive_commands
 from forge.git.repository import GitRepo
 from forge.git.service import SERVICES, GitRpc, GitServiceConfig, advertise_refs, decompress
 from forge.repos import git_access
-from forge.repos.pushes import parse_updates
+from forge.repos.pushes import RefUpdate, parse_updates
 from forge.settings import Settings
 from web.auth import Identity
 from web.i18n import gettext
@@ -278,13 +278,5 @@ class GitHttpApp:
             rpc.kill()
 
 
-def _revert(path: Path, updates: list) -> None:  # type: ignore[type-arg]
-    import subprocess
-
-    git = GitRepo(path)
-    for u in updates:
-        if u.old_sha.strip("0"):
-            subprocess.run(["git", "-C", str(path), "update-ref", u.ref, u.old_sha, u.new_sha], check=False)
-        else:
-            subprocess.run(["git", "-C", str(path), "update-ref", "-d", u.ref, u.new_sha], check=False)
-    del git
+def _revert(path: Path, updates: list[RefUpdate]) -> None:
+    GitRepo(path).undo_updates([(u.ref, u.old_sha, u.new_sha) for u in updates])

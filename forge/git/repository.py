@@ -224,6 +224,17 @@ class GitRepo:
         self._repo.references.delete(full_name)
         return target
 
+    def undo_updates(self, updates: list[tuple[str, str, str]]) -> None:
+        """Put refs back to their old values after an accepted push could not be recorded: each ``(ref, old,
+        new)`` is reverted only if the ref still points at ``new``, so a later push is never undone."""
+        for full_name, old, new in updates:
+            if self.ref_target(full_name) != new:
+                continue
+            if old.strip("0"):
+                self._repo.references.create(full_name, pygit2.Oid(hex=old), force=True)
+            else:
+                self._repo.references.delete(full_name)
+
     def create_initial_commit(
         self,
         files: dict[str, bytes],

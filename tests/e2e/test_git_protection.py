@@ -152,3 +152,29 @@ def test_first_push_of_another_branch_becomes_default(git, factory):  # type: ig
         assert fresh is not None and fresh.repo.default_branch == "master"
     res = git.run("clone", url, "cl")
     assert res.ok and (git.tmp / "cl" / "README.md").exists()
+
+
+def test_push_whose_event_cannot_be_stored_is_undone(git, factory, monkeypatch):  # type: ignore[no-untyped-def]
+    """If the database refuses the push event, the refs go back and the client sees the push fail, so git and
+    the database never disagree about what was pushed."""
+    from forge.repos import git_access
+
+    owner, ref, work, url = _setup(git, factory)
+    before = _remote_sha(git, url, "refs/heads/main")
+    with factory.session() as s:
+        count = len(list(s.exec(select(PushEvent).where(PushEvent.repo_id == ref.repo.id))))
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(git_access, "record_accepted", broken)
+    git.commit(work, "lost.txt", "lost\n", "will be undone")
+    res = git.run("push", url, "HEAD:main", "HEAD:newbranch", cwd=work)
+    assert not res.ok
+    monkeypatch.undo()
+    assert _remote_sha(git, url, "refs/heads/main") == before
+    assert _remote_sha(git, url, "refs/heads/newbranch") is None
+    with factory.session() as s:
+        assert len(list(s.exec(select(PushEvent).where(PushEvent.repo_id == ref.repo.id)))) == count
+    # The same push succeeds once the database is back.
+    assert git.run("push", url, "HEAD:main", cwd=work).ok
