@@ -1,18 +1,22 @@
 """Running ``git upload-pack`` / ``git receive-pack`` in stateless-RPC mode and moving bytes to and from them.
 
 This is the clone/fetch/push hot path. Bytes are streamed in both directions and never gathered whole: the
-request body is written to git's stdin as it arrives (with back-pressure from ``drain``) and git's stdout is read
-in chunks of up to ``READ_SIZE``. Large chunks matter: each chunk costs a wake-up of the event loop and a write
-to the socket, and on a two-core machine the server competes with git pack-objects and the client for CPU.
+request body is written to git's stdin as it arrives (with back-pressure from ``drain``) and git's stdout is
+handed over in pieces of about ``READ_SIZE`` at most, reading pausing beyond that. Large pieces matter: each costs
+a wake-up of the event loop and a write to the socket, and on a two-core machine the server competes with git
+pack-objects and the client for CPU. How git is started matters too (see ``_spawn``). The figures behind these
+choices are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import os
 import re
+import subprocess
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,7 +24,6 @@ from pathlib import Path
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
 READ_SIZE = 1 << 20
-# Linux lets an unprivileged process grow a pipe to 1 MiB (/proc/sys/fs/pipe-max-size); fewer, larger reads.
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20
 _GIT_PROTOCOL_RE = re.compile(r"^[A-Za-z0-9=:._-]{1,200}$")
@@ -68,27 +71,216 @@ def _env(config: GitServiceConfig, git_protocol: str | None, extra: dict[str, st
     return env
 
 
+class _PipeReader(asyncio.Protocol):
+    """Read side of a pipe from git: hands over everything that arrived since the last read in one piece.
+
+    Cheaper than asyncio.StreamReader on this path: no copy into and out of a bytearray per chunk, and one read
+    returns all pending data (up to about ``high_water``), so a busy server makes fewer, larger socket writes.
+    Reading from the pipe pauses above ``high_water``, so a slow client holds git back instead of filling memory.
+    """
+
+    def __init__(self, high_water: int) -> None:
+        self._high_water = high_water
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._eof = False
+        self._paused = False
+        self._transport: asyncio.ReadTransport | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size >= self._high_water and not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def read(self) -> bytes:
+        """The pending bytes, waiting for some if there are none; b"" at end of file."""
+        while not self._chunks and not self._eof:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if not self._chunks:
+            return b""
+        data = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        self._size = 0
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return data
+
+    async def read_all(self, keep: int | None = None) -> bytes:
+        """Everything up to end of file; beyond ``keep`` bytes the rest is read and dropped."""
+        parts: list[bytes] = []
+        kept = 0
+        while chunk := await self.read():
+            if keep is None or kept < keep:
+                parts.append(chunk)
+                kept += len(chunk)
+        return b"".join(parts)
+
+
+class _PipeWriter(asyncio.Protocol):
+    """Write side of a pipe into git, with the back-pressure of StreamWriter.drain()."""
+
+    def __init__(self) -> None:
+        self._paused = False
+        self._lost = False
+        self._waiters: list[asyncio.Future[None]] = []
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._wake()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def _wake(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+
+    async def drain(self) -> None:
+        if self._lost:
+            raise BrokenPipeError("git closed its input")
+        if self._paused:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+            if self._lost:
+                raise BrokenPipeError("git closed its input")
+
+
+@dataclass
+class _Child:
+    """A git child process and its pipes, wired to the running event loop."""
+
+    popen: subprocess.Popen[bytes]
+    stdout: _PipeReader
+    stderr: _PipeReader
+    stdin: asyncio.WriteTransport | None
+    stdin_protocol: _PipeWriter | None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    async def wait(self) -> int:
+        """Wait for the exit without blocking the loop or a thread: a pidfd becomes readable when git exits."""
+        popen = self.popen
+        if popen.poll() is not None:
+            return popen.returncode
+        loop = asyncio.get_running_loop()
+        try:
+            pidfd = os.pidfd_open(popen.pid)
+        except (AttributeError, OSError):
+            return await loop.run_in_executor(None, popen.wait)
+        try:
+            exited: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(pidfd, _resolve, exited)
+            try:
+                if popen.poll() is None:
+                    await exited
+            finally:
+                loop.remove_reader(pidfd)
+        finally:
+            os.close(pidfd)
+        return popen.wait()
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.kill()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _spawn(argv: list[str], env: dict[str, str], *, with_stdin: bool) -> _Child:
+    """Start git with subprocess.Popen rather than the loop's subprocess support.
+
+    Popen uses vfork(), which costs the same whatever the size of the server; uvloop's spawn fork()s, copying the
+    page tables of the whole server process while the event loop waits: measured 17-25 ms per git process at
+    200 MiB resident, against 0.6 ms here (see docs/benchmarks.md). Every clone, fetch and push starts two.
+    """
+    loop = asyncio.get_running_loop()
+    popen = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if with_stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert popen.stdout is not None and popen.stderr is not None
+        for pipe in (popen.stdout, popen.stdin):
+            if pipe is not None:
+                # Linux lets an unprivileged process grow a pipe to 1 MiB (/proc/sys/fs/pipe-max-size); fewer,
+                # larger reads and writes on both sides.
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
+        _, stdout = await loop.connect_read_pipe(lambda: _PipeReader(READ_SIZE), popen.stdout)
+        _, stderr = await loop.connect_read_pipe(lambda: _PipeReader(_STDERR_KEEP), popen.stderr)
+        stdin: asyncio.WriteTransport | None = None
+        stdin_protocol: _PipeWriter | None = None
+        if popen.stdin is not None:
+            stdin, stdin_protocol = await loop.connect_write_pipe(_PipeWriter, popen.stdin)
+    except BaseException:
+        popen.kill()
+        raise
+    return _Child(popen, stdout, stderr, stdin, stdin_protocol)
+
+
 async def advertise_refs(
     config: GitServiceConfig, service: str, repo_path: Path, *, git_protocol: str | None
 ) -> tuple[bytes, int, str]:
     """Run the ref advertisement (GET info/refs); the output is small, so it is returned whole."""
     argv = [*_base_args(config, service), "--stateless-rpc", "--advertise-refs", str(repo_path)]
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_env(config, git_protocol, {}),
-    )
-    out, err = await proc.communicate()
-    return out, proc.returncode or 0, err.decode("utf-8", "replace")
+    child = await _spawn(argv, _env(config, git_protocol, {}), with_stdin=False)
+    try:
+        out, err = await asyncio.gather(child.stdout.read_all(), child.stderr.read_all(_STDERR_KEEP))
+        code = await child.wait()
+    finally:
+        child.kill()
+    return out, code, err.decode("utf-8", "replace")
 
 
 @dataclass
 class GitRpc:
     """One running stateless-RPC git process."""
 
-    proc: asyncio.subprocess.Process
+    proc: _Child
     stderr_chunks: list[bytes] = field(default_factory=list)
     _stderr_task: asyncio.Task[None] | None = None
 
@@ -103,31 +295,14 @@ class GitRpc:
         extra_env: dict[str, str] | None = None,
     ) -> GitRpc:
         argv = [*_base_args(config, service), "--stateless-rpc", str(repo_path)]
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=_env(config, git_protocol, extra_env or {}),
-            limit=READ_SIZE,
-        )
-        rpc = cls(proc)
-        rpc._grow_pipes()
+        child = await _spawn(argv, _env(config, git_protocol, extra_env or {}), with_stdin=True)
+        rpc = cls(child)
         rpc._stderr_task = asyncio.create_task(rpc._collect_stderr())
         return rpc
 
-    def _grow_pipes(self) -> None:
-        for stream in (self.proc.stdout, self.proc.stdin):
-            transport = getattr(stream, "_transport", None)
-            pipe = transport.get_extra_info("pipe") if transport is not None else None
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
-
     async def _collect_stderr(self) -> None:
-        assert self.proc.stderr is not None
         kept = 0
-        while chunk := await self.proc.stderr.read(65536):
+        while chunk := await self.proc.stderr.read():
             if kept < _STDERR_KEEP:
                 self.stderr_chunks.append(chunk)
                 kept += len(chunk)
@@ -135,23 +310,24 @@ class GitRpc:
     async def write_input(self, chunks: AsyncIterator[bytes], *, prefix: bytes = b"") -> None:
         """Copy the request body into git's stdin, then close it. git exiting early (it refused the input)
         is not an error here: its exit status and stderr tell the caller what happened."""
-        stdin = self.proc.stdin
-        assert stdin is not None
+        stdin, protocol = self.proc.stdin, self.proc.stdin_protocol
+        assert stdin is not None and protocol is not None
         try:
             if prefix:
                 stdin.write(prefix)
-                await stdin.drain()
+                await protocol.drain()
             async for chunk in chunks:
                 stdin.write(chunk)
-                await stdin.drain()
+                await protocol.drain()
             stdin.close()
-            await stdin.wait_closed()
+            await protocol.closed
         except (BrokenPipeError, ConnectionResetError):
             pass
+        finally:
+            stdin.close()
 
     async def read(self) -> bytes:
-        assert self.proc.stdout is not None
-        return await self.proc.stdout.read(READ_SIZE)
+        return await self.proc.stdout.read()
 
     async def wait(self) -> int:
         code = await self.proc.wait()
@@ -164,9 +340,7 @@ class GitRpc:
         return b"".join(self.stderr_chunks).decode("utf-8", "replace")
 
     def kill(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
+        self.proc.kill()
 
 
 async def decompress(chunks: AsyncIterator[bytes], encoding: str) -> AsyncIterator[bytes]:
