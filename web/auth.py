@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from forge.accounts import sessions as web_sessions
 from forge.accounts import tokens, users
+from forge.accounts.credential_cache import CredentialCache
 from forge.accounts.models import Account
 from forge.db.engine import session_scope
 from forge.errors import ForgeError
@@ -49,7 +50,9 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return (name, password) if sep else None
 
 
-def resolve_identity(engine: Engine, settings: Settings, headers: Headers, cookie: str) -> Identity:
+def resolve_identity(
+    engine: Engine, settings: Settings, headers: Headers, cookie: str, cache: CredentialCache
+) -> Identity:
     """Blocking: runs in a worker thread."""
     auth = headers.get("authorization", "")
     with session_scope(engine) as session:
@@ -71,7 +74,7 @@ def resolve_identity(engine: Engine, settings: Settings, headers: Headers, cooki
                         break
                 if not secret:
                     try:
-                        user = users.authenticate(session, name, password)
+                        user = users.authenticate_basic(session, cache, name, password)
                     except ForgeError as exc:
                         refusal = str(exc) if exc.status == 403 else ""
                         return Identity(bad_credentials=True, refusal=refusal)
@@ -96,6 +99,7 @@ class AuthMiddleware:
         self.app = app
         self.engine = engine
         self.settings = settings
+        self.credentials = CredentialCache(settings.resolved_secret_key())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,7 +111,8 @@ class AuthMiddleware:
             identity = Identity()
         else:
             identity = await run_in_threadpool(
-                resolve_identity, self.engine, self.settings, conn.headers, conn.cookies.get(SESSION_COOKIE, "")
+                resolve_identity, self.engine, self.settings, conn.headers, conn.cookies.get(SESSION_COOKIE, ""),
+                self.credentials,
             )
         state = scope.setdefault("state", {})
         state["identity"] = identity

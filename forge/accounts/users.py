@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, func, select
 
+from forge.accounts.credential_cache import CredentialCache
 from forge.accounts.models import Account, AccountKind, EmailAddress, OrgMember, WebSession
 from forge.accounts.passwords import (
     DUMMY_HASH,
@@ -129,6 +130,22 @@ def authenticate(session: Session, login: str, password: str) -> Account:
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     session.add(user)
+    return user
+
+
+def authenticate_basic(session: Session, cache: CredentialCache, login: str, password: str) -> Account:
+    """``authenticate`` for credentials sent with every request (git, API Basic auth), skipping the argon2 cost
+    when the same credentials were verified moments ago and the password has not changed since."""
+    hit = cache.lookup(login, password)
+    if hit is not None:
+        account_id, password_hash = hit
+        user = session.get(Account, account_id)
+        if user is not None and user.password_hash == password_hash:
+            check_can_sign_in(user)
+            return user
+    user = authenticate(session, login, password)
+    assert user.id is not None
+    cache.remember(login, password, user.id, user.password_hash)
     return user
 
 
