@@ -54,7 +54,8 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     settings = settings_of(request)
     flash = pop_flash(request)
     if flash:
-        flash = {"kind": flash["k"], "text": i18n.gettext(flash["m"], **flash.get("p", {}))}
+        message_id = flash["m"]  # the English message id stored by web.forms.redirect
+        flash = {"kind": flash["k"], "text": i18n.gettext(message_id, **flash.get("p", {}))}
     ctx: dict[str, Any] = {
         "request": request,
         "user": current_user(request),

@@ -25,10 +25,17 @@ from forge.repos import protection, refs
 from forge.repos import services as repos
 from forge.repos.services import RepoRef
 from web.forms import checkbox, field, read_form, redirect
+from web.i18n import gettext
 from web.state import current_user, require_user, run_db, settings_of
 from web.templating import render
 
 PERMISSIONS = ("read", "write", "admin")
+# Shown in messages in the reader's language rather than as the stored English value.
+PERMISSION_LABELS = {"read": N_("Read"), "write": N_("Write"), "admin": N_("Admin")}
+
+
+def _permission_label(permission: str) -> str:
+    return gettext(PERMISSION_LABELS.get(permission, permission))
 
 
 def _form_status(exc: ForgeError) -> int:
@@ -191,7 +198,7 @@ async def add_collaborator(request: Request) -> Response:
         return await _collaborators_page(request, values, exc)
     return redirect(request, f"/{ref.full_name}/settings/collaborators",
                     N_("%(user)s is now a collaborator with %(permission)s access."),
-                    user=values["name"], permission=values["permission"])
+                    user=values["name"], permission=_permission_label(str(values["permission"])))
 
 
 async def change_collaborator(request: Request) -> Response:
@@ -209,7 +216,8 @@ async def change_collaborator(request: Request) -> Response:
     except ForgeError as exc:
         return await _collaborators_page(request, error=exc)
     return redirect(request, f"/{ref.full_name}/settings/collaborators",
-                    N_("%(user)s now has %(permission)s access."), user=name, permission=permission)
+                    N_("%(user)s now has %(permission)s access."), user=name,
+                    permission=_permission_label(permission))
 
 
 async def remove_collaborator(request: Request) -> Response:
