@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from forge.accounts import users
@@ -22,7 +23,14 @@ T = TypeVar("T")
 
 
 def _settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        # One sentence per bad setting, naming the environment variable an operator would change.
+        for err in exc.errors():
+            name = "FORGE_" + str(err["loc"][0]).upper() if err["loc"] else "configuration"
+            click.echo(f"error: {name}: {err['msg']} (got {err.get('input')!r}).", err=True)
+        sys.exit(2)
 
 
 @contextmanager

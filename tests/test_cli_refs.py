@@ -72,3 +72,11 @@ def test_unknown_repository_and_bad_names(home: Path) -> None:
     assert res.returncode == 1 and "repository carol/nope does not exist" in res.stderr
     res = run(home, "branch", "create", "carol/tools", "bad..name")
     assert res.returncode == 1 and "not a valid name" in res.stderr
+
+
+def test_bad_setting_is_one_sentence_not_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "FORGE_HOME": str(tmp_path), "FORGE_SIGNUP": "sometimes"}
+    res = subprocess.run([FORGE, "doctor"], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert res.returncode == 2
+    expected = "error: FORGE_SIGNUP: Input should be 'open', 'approval' or 'closed' (got 'sometimes')."
+    assert res.stderr.strip() == expected
