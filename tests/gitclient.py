@@ -73,6 +73,18 @@ class GitClient:
         self.run("commit", "-q", "-m", "initial commit", cwd=path, check=True)
         return path
 
+    def push_branches(self, name: str, url: str, *branches: str, second_commit: bool = False) -> Path:
+        """A new local repository ``name`` with a README commit (and a second one if asked), the given extra
+        branches at HEAD, all pushed to ``url``."""
+        work = self.init_repo(name, {"README.md": "hello\n"})
+        if second_commit:
+            self.commit(work, "second.txt", "two\n", "second commit")
+        for branch in branches:
+            self.run("branch", branch, cwd=work, check=True)
+        push = self.run("push", url, "main", *branches, cwd=work)
+        assert push.ok, push.err
+        return work
+
     def commit(self, path: Path, fname: str, content: str, message: str = "change") -> str:
         (path / fname).write_text(content)
         self.run("add", "-A", cwd=path, check=True)

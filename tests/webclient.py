@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+_CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
 
 
 class WebClient:
@@ -26,7 +26,7 @@ class WebClient:
             return str(token)
         page = self.client.get("/user/login")
         match = _CSRF_RE.search(page.text)
-        assert match, "no CSRF token on the sign-in page"
+        assert match and match.group(1), "no CSRF token on the sign-in page"
         return match.group(1)
 
     def post(self, path: str, data: dict[str, Any] | None = None, files: Any = None, *, follow: bool = False,
@@ -35,6 +35,16 @@ class WebClient:
         if csrf:
             payload["csrf_token"] = self.csrf()
         return self.client.post(path, data=payload, files=files, follow_redirects=follow)
+
+    def submit(self, page: str, action: str, data: dict[str, Any]) -> httpx.Response:
+        """Post a form the way a browser does: with the CSRF token printed in the page that holds the form (so a
+        template that renders an empty token fails the test)."""
+        html = self.get(page)
+        assert html.status_code == 200, html.text[:500]
+        tokens = _CSRF_RE.findall(html.text)
+        assert tokens and all(tokens), "a form on the page has an empty CSRF token"
+        assert f'action="{action}"' in html.text, f"no form posting to {action} on {page}"
+        return self.post(action, {**data, "csrf_token": tokens[-1]}, csrf=False)
 
     def login(self, name: str, password: str) -> httpx.Response:
         resp = self.post("/user/login", {"login": name, "password": password})

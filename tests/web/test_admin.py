@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,17 +15,9 @@ from forge.repos import services as repos
 from tests.factories import PASSWORD, Factory, unique
 from tests.webclient import WebClient
 
-_TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
-
 
 def submit(web: WebClient, page: str, action: str, data: dict[str, Any]) -> httpx.Response:
-    """Post a form the way a browser does: with the CSRF token printed in the page that holds the form."""
-    html = web.get(page)
-    assert html.status_code == 200, html.text[:500]
-    tokens = _TOKEN_RE.findall(html.text)
-    assert tokens and all(tokens), "a form on the page has an empty CSRF token"
-    assert f'action="{action}"' in html.text, f"no form posting to {action} on {page}"
-    return web.post(action, {**data, "csrf_token": tokens[-1]}, csrf=False)
+    return web.submit(page, action, data)
 
 
 @pytest.fixture

@@ -27,13 +27,7 @@ def _remote_refs(git: GitClient, url: str) -> dict[str, str]:
 
 
 def _seed(git: GitClient, url: str, *branches: str) -> Path:
-    work = git.init_repo("work", {"README.md": "hello\n"})
-    git.commit(work, "second.txt", "two\n", "second commit")
-    for branch in branches:
-        git.run("branch", branch, cwd=work, check=True)
-    push = git.run("push", url, "main", *branches, cwd=work)
-    assert push.ok, push.err
-    return work
+    return git.push_branches("work", url, *branches, second_commit=True)
 
 
 def test_branch_create_and_delete(web: WebClient, factory: Factory, git: GitClient) -> None:

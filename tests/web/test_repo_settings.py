@@ -52,12 +52,7 @@ def _collaborate(factory: Factory, owner: Account, ref: RepoRef, user: Account, 
 
 
 def _push_branches(git: GitClient, url: str, *branches: str) -> Path:
-    work = git.init_repo("work", {"README.md": "hello\n"})
-    for branch in branches:
-        git.run("branch", branch, cwd=work, check=True)
-    push = git.run("push", url, "main", *branches, cwd=work)
-    assert push.ok, push.err
-    return work
+    return git.push_branches("work", url, *branches)
 
 
 def test_settings_update_shows_on_repo_home(web: WebClient, factory: Factory, server: LiveServer) -> None:
