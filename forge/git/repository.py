@@ -57,7 +57,7 @@ def _sig(sig: pygit2.Signature) -> Signature:
     return Signature(sig.name, sig.email, datetime.fromtimestamp(sig.time, UTC))
 
 
-def _commit_info(commit: pygit2.Commit) -> CommitInfo:
+def commit_info(commit: pygit2.Commit) -> CommitInfo:
     message = commit.message
     return CommitInfo(
         sha=str(commit.id),
@@ -126,7 +126,7 @@ class GitRepo:
             commit = obj.peel(pygit2.Commit)
         except (ValueError, pygit2.GitError, KeyError):
             return None
-        return _commit_info(commit)
+        return commit_info(commit)
 
     def branches(self) -> list[RefInfo]:
         result = []
@@ -162,7 +162,7 @@ class GitRepo:
             commit = self._repo.revparse_single(rev).peel(pygit2.Commit)
         except (KeyError, ValueError, pygit2.GitError) as exc:
             raise NotFound(N_("“%(rev)s” is not a branch, tag or commit of this repository."), rev=rev) from exc
-        return _commit_info(commit)
+        return commit_info(commit)
 
     def commit_count(self, rev: str, limit: int = 100_000) -> int:
         count = 0

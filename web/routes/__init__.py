@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web.routes import accounts, admin, api, home, orgs, repo_refs, repo_settings, repos, user_settings
+from web.routes import (
+    accounts,
+    admin,
+    api,
+    home,
+    orgs,
+    repo_code,
+    repo_history,
+    repo_refs,
+    repo_settings,
+    repos,
+    user_settings,
+)
 
 ROUTES: list[BaseRoute] = [
     *home.routes,
@@ -16,5 +28,7 @@ ROUTES: list[BaseRoute] = [
     # Catch-all owner/repo routes last.
     *repo_settings.routes,
     *repo_refs.routes,
+    *repo_code.routes,
+    *repo_history.routes,
     *repos.routes,
 ]

@@ -8,14 +8,15 @@ from starlette.routing import BaseRoute, Route
 
 from forge.accounts import orgs, users
 from forge.errors import ForgeError
+from forge.git import trees
+from forge.markup import highlight_css
 from forge.permissions import Access
 from forge.repos import initial_files
 from forge.repos import services as repos
 from web.forms import checkbox, field, read_form, redirect
+from web.routes.repo_code import entry_rows, readme_html
 from web.state import current_user, require_user, run_db, settings_of
 from web.templating import render
-
-README_NAMES = ("README.md", "README", "README.txt", "readme.md")
 
 
 async def new_repo_page(request: Request) -> Response:
@@ -111,18 +112,14 @@ async def repo_home(request: Request) -> Response:
         if not git.has_branch(rev) and not git.has_ref(f"refs/tags/{rev}"):
             rev = git.head_branch() or rev
         commit = git.resolve_commit(rev)
-        entries = git.root_entries(commit.sha)
-        readme = None
-        for entry in entries:
-            if entry.name in README_NAMES and entry.kind == "blob":
-                data = git.read_blob_at(commit.sha, entry.name)
-                readme = data.decode("utf-8", "replace") if data is not None else None
-                break
+        loc = trees.Location(rev, commit, "")
+        entries = trees.list_tree(git, loc)
+        ctx.update(readme_html(git, ref.full_name, loc, entries))
+        ctx["rows"] = entry_rows(ref.full_name, rev, "", entries)
+        ctx["highlight_css"] = highlight_css([".highlight"])
         ctx.update(
             current_ref=rev,
             commit=commit,
-            entries=entries,
-            readme=readme,
             branches=git.branches(),
             commit_count=git.commit_count(commit.sha),
         )

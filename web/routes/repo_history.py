@@ -1,0 +1,100 @@
+"""Commit history of a branch, tag or commit (optionally of one path) and the commit page with its diff.
+
+The repository is looked up first through get_visible_repo, so a hidden repository is a plain 404 before any git
+object is read; git reading runs in a worker thread because large histories and diffs take real time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from forge.git.history import MAX_FILE_LINES, MAX_FILES, MAX_LINES, History
+from forge.permissions import Access
+from forge.repos import services as repos
+from web.state import current_user, run_db, settings_of
+from web.templating import render
+
+
+def _ctx(session: Session, request: Request) -> dict[str, Any]:
+    p = request.path_params
+    ref, level = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"])
+    return {
+        "ref": ref,
+        "repo": ref.repo,
+        "owner": ref.owner,
+        "level": int(level),
+        "can_admin": level >= Access.ADMIN,
+        "can_write": level >= Access.WRITE,
+        "fork_source": repos.fork_source(session, ref),
+        "tab": "commits",
+    }
+
+
+def _page_number(request: Request) -> int:
+    try:
+        return max(int(request.query_params.get("page", "1")), 1)
+    except ValueError:
+        return 1
+
+
+def _crumbs(path: str) -> list[tuple[str, str]]:
+    """(name, path so far) for each segment, so each part of the path can link to its own history."""
+    parts = path.split("/") if path else []
+    return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]
+
+
+async def commits_default(request: Request) -> Response:
+    ctx = await run_db(request, lambda s: _ctx(s, request))
+    url = f"/{ctx['ref'].full_name}/commits/{ctx['repo'].default_branch}"
+    return RedirectResponse(url, status_code=302)
+
+
+async def commits_page(request: Request) -> Response:
+    ctx = await run_db(request, lambda s: _ctx(s, request))
+    git = repos.open_git(settings_of(request).repos_dir, ctx["ref"])
+    spec = request.path_params["spec"]
+    page = _page_number(request)
+
+    def load() -> dict[str, Any]:
+        history = History(git)
+        resolved = history.resolve(spec)
+        return {
+            "resolved": resolved,
+            "history": history.log(resolved.commit.sha, path=resolved.path, page=page),
+            "crumbs": _crumbs(resolved.path),
+        }
+
+    ctx.update(await run_in_threadpool(load))
+    return render(request, "repo/commits.html", ctx)
+
+
+async def commit_page(request: Request) -> Response:
+    ctx = await run_db(request, lambda s: _ctx(s, request))
+    git = repos.open_git(settings_of(request).repos_dir, ctx["ref"])
+    sha = request.path_params["sha"]
+    ignore_ws = request.query_params.get("w") == "1"
+
+    def load() -> dict[str, Any]:
+        history = History(git)
+        commit = history.commit(sha)
+        return {"commit": commit, "diff": history.diff(commit.sha, ignore_whitespace=ignore_ws)}
+
+    ctx.update(await run_in_threadpool(load))
+    ctx.update(ignore_ws=ignore_ws, max_files=MAX_FILES, max_lines=MAX_LINES, max_file_lines=MAX_FILE_LINES)
+    return render(request, "repo/commit.html", ctx)
+
+
+_R = "/{owner}/{repo}"
+
+routes: list[BaseRoute] = [
+    Route(_R + "/commits", commits_default, methods=["GET"], name="repo_commits_default"),
+    # One path parameter: where the ref ends and the file path begins is only known by looking at the refs.
+    Route(_R + "/commits/{spec:path}", commits_page, methods=["GET"], name="repo_commits"),
+    Route(_R + "/commit/{sha:path}", commit_page, methods=["GET"], name="repo_commit"),
+]
