@@ -192,3 +192,16 @@ def test_commit_page_accepts_a_branch_name(web, factory, git):  # type: ignore[n
         page = web.get(f"/{ref.full_name}/commit/{name}")
         assert page.status_code == 200, page.text[:300]
         assert head[:10] in page.text
+
+
+def test_file_page_links_to_its_history(web, factory, git):  # type: ignore[no-untyped-def]
+    from tests.factories import PASSWORD
+
+    owner = factory.user()
+    ref = factory.repo(owner)
+    git.push_branches("histlink", git.url(f"{ref.full_name}.git", owner.name, PASSWORD))
+    page = web.get(f"/{ref.full_name}/blob/main/README.md")
+    link = f'href="/{ref.full_name}/commits/main/README.md"'
+    assert link in page.text
+    history = web.get(f"/{ref.full_name}/commits/main/README.md")
+    assert history.status_code == 200 and "initial commit" in history.text

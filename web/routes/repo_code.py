@@ -186,6 +186,7 @@ async def blob_page(request: Request) -> Response:
             raw_url=raw_url,
             download_url=raw_url + "?download=1",
             blob_url=code_url(full_name, "blob", loc.ref, loc.path),
+            history_url=code_url(full_name, "commits", loc.ref, loc.path),
             size=_size_parts(info.size),
             mode="text",
             plain=plain,
