@@ -15,12 +15,14 @@ from urllib.parse import quote
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from forge.errors import NotFound
+from forge.git import archive as archives
 from forge.git import trees
 from forge.git.repository import GitRepo, TreeEntry
+from forge.git.service import GitServiceConfig
 from forge.i18n import N_
 from forge.markup import highlight_css, highlight_lines, is_markdown, render_markdown
 from forge.permissions import Access
@@ -252,10 +254,37 @@ async def raw_file(request: Request) -> Response:
     return Response(info.data or b"", media_type=_content_type(info), headers=headers)
 
 
+async def archive(request: Request) -> Response:
+    """``/archive/<ref>.zip`` or ``.tar.gz``: the tree of a branch, tag or commit, streamed from git archive."""
+    rest = request.path_params["rest"]
+    fmt = next((f for f in archives.FORMATS if rest.endswith("." + f)), None)
+    if fmt is None:
+        raise NotFound(N_("Archives are available as .zip or .tar.gz."))
+    name = rest[: -len(fmt) - 1]
+    ctx = await run_db(request, lambda s: _lookup(s, request))
+    settings = settings_of(request)
+    git = repos.open_git(settings.repos_dir, ctx["ref"])
+    loc = await run_in_threadpool(trees.resolve, git, name)
+    if loc.path:
+        raise NotFound(N_("“%(rev)s” is not a branch, tag or commit of this repository."), rev=name)
+    label = f"{ctx['repo'].name}-{loc.ref.replace('/', '-')}"
+    config = GitServiceConfig(settings.git_bin, settings.hooks_dir, settings.home)
+    headers = {
+        "Content-Disposition": _attachment(f"{label}.{fmt}"),
+        "Cache-Control": "private, no-cache" if ctx["repo"].is_private else "no-cache",
+    }
+    return StreamingResponse(
+        archives.stream_archive(config, git.path, loc.commit.sha, fmt, label),
+        media_type=archives.FORMATS[fmt],
+        headers=headers,
+    )
+
+
 _R = "/{owner}/{repo}"
 
 routes: list[BaseRoute] = [
     Route(_R + "/tree/{rest:path}", tree_page, methods=["GET"], name="repo_tree"),
     Route(_R + "/blob/{rest:path}", blob_page, methods=["GET"], name="repo_blob"),
     Route(_R + "/raw/{rest:path}", raw_file, methods=["GET"], name="repo_raw"),
+    Route(_R + "/archive/{rest:path}", archive, methods=["GET"], name="repo_archive"),
 ]
