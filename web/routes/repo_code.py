@@ -25,10 +25,10 @@ from forge.git.repository import GitRepo, TreeEntry
 from forge.git.service import GitServiceConfig
 from forge.i18n import N_
 from forge.markup import highlight_css, highlight_lines, is_markdown, render_markdown
-from forge.permissions import Access
 from forge.repos import services as repos
 from forge.repos.services import RepoRef
-from web.state import current_user, run_db, settings_of
+from web.repo_context import repo_page_context
+from web.state import run_db, settings_of
 from web.templating import render
 
 IMAGE_TYPES = {
@@ -87,18 +87,7 @@ def readme_html(git: GitRepo, full_name: str, loc: trees.Location, entries: list
 
 
 def _lookup(session: Session, request: Request) -> dict[str, Any]:
-    p = request.path_params
-    ref, level = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"])
-    return {
-        "ref": ref,
-        "repo": ref.repo,
-        "owner": ref.owner,
-        "level": int(level),
-        "can_admin": level >= Access.ADMIN,
-        "can_write": level >= Access.WRITE,
-        "fork_source": repos.fork_source(session, ref),
-        "tab": "code",
-    }
+    return repo_page_context(session, request, "code")
 
 
 async def _open(request: Request) -> tuple[dict[str, Any], GitRepo, trees.Location]:

@@ -15,25 +15,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from forge.git.history import MAX_FILE_LINES, MAX_FILES, MAX_LINES, History
-from forge.permissions import Access
 from forge.repos import services as repos
-from web.state import current_user, run_db, settings_of
+from web.repo_context import repo_page_context
+from web.state import run_db, settings_of
 from web.templating import render
 
 
 def _ctx(session: Session, request: Request) -> dict[str, Any]:
-    p = request.path_params
-    ref, level = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"])
-    return {
-        "ref": ref,
-        "repo": ref.repo,
-        "owner": ref.owner,
-        "level": int(level),
-        "can_admin": level >= Access.ADMIN,
-        "can_write": level >= Access.WRITE,
-        "fork_source": repos.fork_source(session, ref),
-        "tab": "commits",
-    }
+    return repo_page_context(session, request, "commits")
 
 
 def _page_number(request: Request) -> int:

@@ -1,0 +1,28 @@
+"""The context every repository page shares: the repository, its owner, the viewer's access and the active tab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+from starlette.requests import Request
+
+from forge.permissions import Access
+from forge.repos import services as repos
+from web.state import current_user
+
+
+def repo_page_context(session: Session, request: Request, tab: str) -> dict[str, Any]:
+    """Look up ``/{owner}/{repo}`` for the viewer (a hidden repository is NotFound) and build the header's data."""
+    p = request.path_params
+    ref, level = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"])
+    return {
+        "ref": ref,
+        "repo": ref.repo,
+        "owner": ref.owner,
+        "level": int(level),
+        "can_admin": level >= Access.ADMIN,
+        "can_write": level >= Access.WRITE,
+        "fork_source": repos.fork_source(session, ref),
+        "tab": tab,
+    }
