@@ -9,13 +9,12 @@ from starlette.requests import Request
 
 from forge.permissions import Access
 from forge.repos import services as repos
+from forge.repos.services import RepoRef
 from web.state import current_user
 
 
-def repo_page_context(session: Session, request: Request, tab: str) -> dict[str, Any]:
-    """Look up ``/{owner}/{repo}`` for the viewer (a hidden repository is NotFound) and build the header's data."""
-    p = request.path_params
-    ref, level = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"])
+def header_context(ref: RepoRef, level: Access, source: RepoRef | None, tab: str) -> dict[str, Any]:
+    """What repo/header.html needs, from a repository already looked up for the viewer."""
     return {
         "ref": ref,
         "repo": ref.repo,
@@ -23,6 +22,13 @@ def repo_page_context(session: Session, request: Request, tab: str) -> dict[str,
         "level": int(level),
         "can_admin": level >= Access.ADMIN,
         "can_write": level >= Access.WRITE,
-        "fork_source": repos.fork_source(session, ref),
+        "fork_source": source,
         "tab": tab,
     }
+
+
+def repo_page_context(session: Session, request: Request, tab: str, needed: Access = Access.READ) -> dict[str, Any]:
+    """Look up ``/{owner}/{repo}`` for the viewer (a hidden repository is NotFound) and build the header's data."""
+    p = request.path_params
+    ref, level = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"], needed)
+    return header_context(ref, level, repos.fork_source(session, ref), tab)

@@ -22,6 +22,7 @@ from forge.repos import refs
 from forge.repos import services as repos
 from forge.repos.services import RepoRef
 from web.forms import field, read_form, redirect
+from web.repo_context import repo_page_context
 from web.state import current_user, require_user, run_db, settings_of
 from web.templating import render
 
@@ -39,17 +40,7 @@ def _lookup(session: Session, request: Request, needed: Access = Access.READ) ->
 
 
 def _ctx(session: Session, request: Request, tab: str) -> dict[str, Any]:
-    ref, level = _lookup(session, request)
-    return {
-        "ref": ref,
-        "repo": ref.repo,
-        "owner": ref.owner,
-        "level": int(level),
-        "can_admin": level >= Access.ADMIN,
-        "can_write": level >= Access.WRITE,
-        "fork_source": repos.fork_source(session, ref),
-        "tab": tab,
-    }
+    return repo_page_context(session, request, tab)
 
 
 # --- branches and tags --------------------------------------------------------------------------------------

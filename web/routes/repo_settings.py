@@ -26,6 +26,7 @@ from forge.repos import services as repos
 from forge.repos.services import RepoRef
 from web.forms import checkbox, field, read_form, redirect
 from web.i18n import gettext
+from web.repo_context import header_context
 from web.state import current_user, require_user, run_db, settings_of
 from web.templating import render
 
@@ -61,16 +62,10 @@ async def _load(request: Request) -> tuple[RepoRef, Access, RepoRef | None]:
 
 
 def _ctx(ref: RepoRef, level: Access, source: RepoRef | None, section: str, **extra: Any) -> dict[str, Any]:
+    # Only repository admins reach settings pages (the lookup requires Access.ADMIN).
     return {
-        "ref": ref,
-        "repo": ref.repo,
-        "owner": ref.owner,
-        "level": int(level),
-        "can_admin": True,
-        "can_write": True,
+        **header_context(ref, level, source, "settings"),
         "is_owner": level >= Access.OWNER,
-        "fork_source": source,
-        "tab": "settings",
         "section": section,
         "base": f"/{ref.full_name}/settings",
         **extra,

@@ -10,10 +10,10 @@ from forge.accounts import orgs, users
 from forge.errors import ForgeError
 from forge.git import trees
 from forge.markup import highlight_css
-from forge.permissions import Access
 from forge.repos import initial_files
 from forge.repos import services as repos
 from web.forms import checkbox, field, read_form, redirect
+from web.repo_context import header_context
 from web.routes.repo_code import entry_rows, readme_html
 from web.state import current_user, require_user, run_db, settings_of
 from web.templating import render
@@ -95,17 +95,10 @@ async def repo_home(request: Request) -> Response:
     ref, level, source, forks = await run_db(request, load)
     git = repos.open_git(settings.repos_dir, ref)
     ctx = {
-        "ref": ref,
-        "repo": ref.repo,
-        "owner": ref.owner,
-        "level": int(level),
-        "can_admin": level >= Access.ADMIN,
-        "can_write": level >= Access.WRITE,
-        "fork_source": source,
+        **header_context(ref, level, source, "code"),
         "fork_count": forks,
         "clone_url": f"{settings.public_url()}/{ref.full_name}.git",
         "empty": git.is_empty,
-        "tab": "code",
     }
     if not git.is_empty:
         rev = request.query_params.get("ref") or ref.repo.default_branch
