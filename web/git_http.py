@@ -7,12 +7,13 @@ only translates between HTTP and the git processes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -22,7 +23,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from forge.db.engine import session_scope
 from forge.errors import ForgeError
-from forge.git.pktline import PktLineError, parse_receive_commands
+from forge.git.pktline import Command, PktLineError, parse_receive_commands
 from forge.git.repository import GitRepo
 from forge.git.service import SERVICES, GitRpc, GitServiceConfig, advertise_refs, decompress
 from forge.repos import git_access
@@ -198,7 +199,7 @@ class GitHttpApp:
             with contextlib.suppress(OSError):
                 os.unlink(result_path)
 
-    def _policy(self, grant: git_access.GitGrant, identity: Identity, commands: list) -> str:  # type: ignore[type-arg]
+    def _policy(self, grant: git_access.GitGrant, identity: Identity, commands: list[Command]) -> str:
         with session_scope(self.engine) as session:
             return git_access.push_policy_for(session, grant, identity.user, commands)
 
@@ -227,12 +228,9 @@ class GitHttpApp:
         service: str,
         body: AsyncIterator[bytes],
         prefix: bytes,
-        on_success=None,  # type: ignore[no-untyped-def]
+        on_success: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        import asyncio
-
         writer = asyncio.create_task(rpc.write_input(body, prefix=prefix))
-        started = False
         try:
             chunk = await rpc.read()
             if not chunk:
@@ -242,20 +240,13 @@ class GitHttpApp:
                 if code == 0:
                     # Success with nothing to say: the "0000" probe git sends before a push larger than
                     # http.postBuffer (1 MiB). git http-backend answers it 200 with an empty body; so do we.
-                    await send({"type": "http.response.start", "status": 200, "headers": [
-                        (b"content-type", f"application/x-{service}-result".encode()), *_NO_CACHE]})
+                    await _result_start(send, service)
                     await send({"type": "http.response.body", "body": b""})
                     return
                 message = rpc.stderr.strip() or f"git exited with status {code}"
-                await _plain(send, 400 if code else 500, gettext("Git refused the request: %(reason)s",
-                                                                 reason=message))
+                await _plain(send, 400, gettext("Git refused the request: %(reason)s", reason=message))
                 return
-            await send({
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", f"application/x-{service}-result".encode()), *_NO_CACHE],
-            })
-            started = True
+            await _result_start(send, service)
             while chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 chunk = await rpc.read()
@@ -271,11 +262,19 @@ class GitHttpApp:
             writer.cancel()
             with contextlib.suppress(BaseException):
                 await writer
-            if not started:
-                raise
+            # Before the response started this reaches the server's error handling; after it, the connection
+            # is dropped mid-stream, which git reports as a failed transfer.
             raise
         finally:
             rpc.kill()
+
+
+async def _result_start(send: Send, service: str) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", f"application/x-{service}-result".encode()), *_NO_CACHE],
+    })
 
 
 def _revert(path: Path, updates: list[RefUpdate]) -> None:

@@ -19,6 +19,7 @@ from forge.git.pktline import Command
 from forge.git.repository import GitRepo
 from forge.i18n import N_
 from forge.permissions import Access, repo_access
+from forge.repos.models import ProtectedBranch
 from forge.repos.protection import RESERVED_REF_PREFIXES, list_rules, matching_rule, may_push
 from forge.repos.pushes import RefUpdate, record_push
 from forge.repos.services import RepoRef, find_repo, get_repo_by_id, path_of
@@ -77,8 +78,9 @@ def authorize(
     )
 
 
-def _ref_rule(session: Session, actor: Account | None, ref: RepoRef, level: Access, cmd: Command,
-              rules: list) -> dict[str, str | None]:  # type: ignore[type-arg]
+def _ref_rule(
+    session: Session, actor: Account | None, ref: RepoRef, level: Access, cmd: Command, rules: list[ProtectedBranch]
+) -> dict[str, str | None]:
     name = cmd.ref
     deleting = cmd.new_sha in ZERO_SHAS
     if name.startswith(RESERVED_REF_PREFIXES):
