@@ -85,6 +85,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     engine.dispose()
     # The app factory rebuilds Settings from the environment in each worker; pass the CLI's choices along.
     os.environ["FORGE_HOST"], os.environ["FORGE_PORT"] = host, str(port)
+    # Migrations ran above, once; worker processes must not race each other applying them again.
+    os.environ["FORGE_MIGRATE_ON_START"] = "0"
     url = settings.base_url or f"http://{host}:{port}"
     click.echo(f"Forge is starting at {url}/  (data: {settings.home})")
     if not has_users:

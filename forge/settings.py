@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set when served over HTTPS).")
     log_level: str = Field(default="info", description="Log level of `forge serve`.")
     workers: int = Field(default=1, description="Number of uvicorn worker processes for `forge serve`.")
+    migrate_on_start: bool = Field(
+        default=True, description="Apply database migrations when the app starts (`forge serve` does it once itself)."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -102,7 +102,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
-    engine = prepare(settings)
+    engine = prepare(settings, run_migrations=settings.migrate_on_start)
     state = AppState(settings=settings, engine=engine)
 
     @asynccontextmanager
