@@ -12,14 +12,16 @@ Same arguments, same seed: same repository, byte for byte (fixed dates, fixed au
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def _mutate_line(rng: random.Random, line: bytes) -> bytes:
     return line
 
 
-def _sample(rng: random.Random, corpus: Corpus, n: int) -> list[bytes]:
+def sample_lines(rng: random.Random, corpus: Corpus, n: int) -> list[bytes]:
     # Runs of consecutive lines read like code; single random lines would read like noise.
     out: list[bytes] = []
     while len(out) < n:
@@ -84,7 +86,7 @@ def _sample(rng: random.Random, corpus: Corpus, n: int) -> list[bytes]:
     return out[:n]
 
 
-def _data(out: IO[bytes], payload: bytes) -> None:
+def write_data(out: IO[bytes], payload: bytes) -> None:
     out.write(b"data %d\n" % len(payload))
     out.write(payload)
     out.write(b"\n")
@@ -105,7 +107,7 @@ def _commits(spec: RepoSpec, corpus: Corpus) -> Iterator[tuple[int, dict[str, by
         if rng.random() < 0.05:
             # A new module.
             path = f"src/gen/m{n}_{rng.getrandbits(20):05x}.py"
-            tree[path] = _sample(rng, corpus, budget)
+            tree[path] = sample_lines(rng, corpus, budget)
             changes[path] = b"".join(tree[path])
         else:
             paths = rng.sample(sorted(tree), rng.randint(1, 4))
@@ -114,7 +116,7 @@ def _commits(spec: RepoSpec, corpus: Corpus) -> Iterator[tuple[int, dict[str, by
                 for _ in range(rng.randint(1, 3)):
                     at = rng.randrange(len(lines) + 1)
                     del lines[at:at + rng.randint(0, 8)]
-                    lines[at:at] = _sample(rng, corpus, max(1, budget // len(paths) // 2))
+                    lines[at:at] = sample_lines(rng, corpus, max(1, budget // len(paths) // 2))
                 changes[path] = b"".join(lines)
         if rng.random() < 0.01 and len(tree) > 50:
             gone = rng.choice(sorted(tree))
@@ -130,7 +132,7 @@ def fast_import_stream(spec: RepoSpec, corpus: Corpus, out: IO[bytes]) -> None:
         out.write(b"commit %s\nmark :%d\n" % (ref, n + 1))
         out.write(b"author Bench Author <bench@example.com> %d +0000\n" % when)
         out.write(b"committer Bench Author <bench@example.com> %d +0000\n" % when)
-        _data(out, b"Change %d: %s\n" % (n, ", ".join(sorted(changes))[:200].encode()))
+        write_data(out, b"Change %d: %s\n" % (n, ", ".join(sorted(changes))[:200].encode()))
         if n > 0:
             out.write(b"from :%d\n" % n)
         for path, content in sorted(changes.items()):
@@ -138,22 +140,30 @@ def fast_import_stream(spec: RepoSpec, corpus: Corpus, out: IO[bytes]) -> None:
                 out.write(b"D %s\n" % path.encode())
             else:
                 out.write(b"M 100644 inline %s\n" % path.encode())
-                _data(out, content)
+                write_data(out, content)
         out.write(b"\n")
         if n % 500 == 499:
             out.write(b"tag v%d\nfrom :%d\ntagger Bench Author <bench@example.com> %d +0000\n" % (n + 1, n + 1, when))
-            _data(out, b"Release %d\n" % (n + 1))
+            write_data(out, b"Release %d\n" % (n + 1))
 
 
 def generate(path: Path, spec: RepoSpec, env: dict[str, str], corpus: Corpus | None = None) -> None:
     """Create a bare repository at ``path`` holding ``spec``'s history, fully repacked."""
+    corpus = corpus or Corpus(corpus_files())
+    fast_import(path, spec.branch, env, lambda out: fast_import_stream(spec, corpus, out))
+
+
+def fast_import(path: Path, branch: str, env: dict[str, str], write: Callable[[IO[bytes]], None]) -> None:
+    """Create the bare repository ``path`` from the fast-import stream ``write`` produces, fully repacked.
+
+    Built beside ``path`` and renamed into place at the end, so an interrupted run never leaves a half-made
+    repository that a later run would take for a finished one."""
     tmp = path.with_name(path.name + ".tmp")
     subprocess.run(["rm", "-rf", str(tmp)], check=True)
-    subprocess.run(["git", "init", "-q", "--bare", "-b", spec.branch, str(tmp)], check=True, env=env)
-    corpus = corpus or Corpus(corpus_files())
+    subprocess.run(["git", "init", "-q", "--bare", "-b", branch, str(tmp)], check=True, env=env)
     proc = subprocess.Popen(["git", "-C", str(tmp), "fast-import", "--quiet"], stdin=subprocess.PIPE, env=env)
     assert proc.stdin is not None
-    fast_import_stream(spec, corpus, proc.stdin)
+    write(proc.stdin)
     proc.stdin.close()
     if proc.wait() != 0:
         sys.exit("git fast-import failed")
@@ -161,3 +171,18 @@ def generate(path: Path, spec: RepoSpec, env: dict[str, str], corpus: Corpus | N
     subprocess.run(["git", "-C", str(tmp), "repack", "-q", "-a", "-d", "-f", "-b"], check=True, env=env)
     subprocess.run(["rm", "-rf", str(path)], check=True)
     tmp.rename(path)
+
+
+def build_once(path: Path, spec: Any, build: Callable[[], None]) -> float | None:
+    """Run ``build()`` (which makes ``path``) unless ``path`` exists and was made from an equal ``spec`` (a
+    dataclass, recorded as JSON in ``<path>.spec.json``). Seconds the build took, or None when the cached one
+    was kept."""
+    stamp = path.with_name(path.name + ".spec.json")
+    wanted = json.dumps(asdict(spec), sort_keys=True)
+    if path.exists() and stamp.is_file() and stamp.read_text() == wanted:
+        return None
+    stamp.unlink(missing_ok=True)
+    started = time.perf_counter()
+    build()
+    stamp.write_text(wanted)
+    return time.perf_counter() - started

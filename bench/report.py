@@ -100,11 +100,12 @@ def render(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_doc(path: Path, section: str) -> None:
-    block = f"{START}\n{section}\n{END}"
+def write_doc(path: Path, section: str, start: str = START, end: str = END) -> None:
+    """Put ``section`` between the ``start`` and ``end`` markers of ``path``, or append it with them."""
+    block = f"{start}\n{section}\n{end}"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n## Git smart HTTP\n\n"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    if start in text and end in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")

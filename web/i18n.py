@@ -61,6 +61,16 @@ def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
     return text % params
 
 
+def raw_gettext(message: str) -> str:
+    """The translation alone: Jinja's newstyle gettext substitutes the template's variables itself."""
+    return translations(get_locale()).gettext(message)
+
+
+def raw_ngettext(singular: str, plural: str, n: int) -> str:
+    """The translated singular or plural alone, for Jinja, which substitutes ``num`` and the other variables."""
+    return translations(get_locale()).ngettext(singular, plural, n)
+
+
 def negotiate(user_locale: str, cookie_locale: str, accept_language: str, default: str) -> str:
     for choice in (user_locale, cookie_locale):
         if choice in LOCALES:
@@ -78,8 +88,15 @@ def negotiate(user_locale: str, cookie_locale: str, accept_language: str, defaul
     return default if default in LOCALES else "en"
 
 
+@cache
+def _parsed_locale(code: str) -> Locale:
+    return Locale.parse(code)
+
+
 def babel_locale() -> Locale:
-    return Locale.parse(get_locale())
+    # Locale.parse re-reads its data on every call; a page with hundreds of dates (blame, history) paid for it
+    # each time. Only the few LOCALES ever reach here, so the cache stays tiny.
+    return _parsed_locale(get_locale())
 
 
 def fmt_datetime(value: datetime | None) -> str:

@@ -23,7 +23,7 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+env.install_gettext_callables(i18n.raw_gettext, i18n.raw_ngettext, newstyle=True)  # type: ignore[attr-defined]
 env.globals.update(
     LOCALES=i18n.LOCALES,
     LOCALE_NAMES=i18n.LOCALE_NAMES,

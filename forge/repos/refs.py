@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from forge.accounts.models import Account
 from forge.errors import InvalidInput
+from forge.git.graph import Divergence, ahead_behind
 from forge.git.repository import ZERO_SHA, CommitInfo, RefInfo
 from forge.i18n import N_
 from forge.permissions import Access, require_repo_access
@@ -39,15 +40,27 @@ class BranchRow:
     commit: CommitInfo | None
     is_default: bool
     is_protected: bool
+    # Commits ahead of and behind the default branch; None for the default branch itself, or when the repository
+    # has no default branch to compare with.
+    divergence: Divergence | None = None
+    # A protection rule forbids deleting it, so the page offers no delete button that would only be refused.
+    undeletable: bool = False
 
 
 def branch_rows(session: Session, repos_root: Path, ref: RepoRef) -> list[BranchRow]:
-    """Branches for the branches page: the default branch first, then the most recently changed."""
-    branches = list_branches(repos_root, ref)
-    protected = protected_names(session, ref, [b.name for b in branches])
-    rows = [
-        BranchRow(b.name, b.commit, b.name == ref.repo.default_branch, b.name in protected) for b in branches
-    ]
+    """Branches for the branches page: the default branch first, then the most recently changed, each with how
+    far it has diverged from the default branch."""
+    git = open_git(repos_root, ref)
+    branches = git.branches()
+    rules = list_rules(session, ref)
+    default = ref.repo.default_branch
+    base = next((b.commit.sha for b in branches if b.name == default and b.commit), None)
+    rows = []
+    for b in branches:
+        rule = matching_rule(rules, b.name)
+        divergence = ahead_behind(git, b.commit.sha, base) if base and b.commit and b.name != default else None
+        undeletable = b.name == default or (rule is not None and not rule.allow_deletion)
+        rows.append(BranchRow(b.name, b.commit, b.name == default, rule is not None, divergence, undeletable))
     oldest = datetime.min.replace(tzinfo=UTC)
     rows.sort(key=lambda r: r.commit.committer.when if r.commit else oldest, reverse=True)
     rows.sort(key=lambda r: not r.is_default)  # stable: keeps the date order among the others

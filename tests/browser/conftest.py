@@ -37,10 +37,16 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-def new_context(browser: Browser, server: LiveServer, *, javascript: bool = True) -> BrowserContext:
-    """A fresh browser profile (no cookies) that prefers English, as a first-time visitor's would."""
+def new_context(
+    browser: Browser, server: LiveServer, *, javascript: bool = True, locale: str = "en-US"
+) -> BrowserContext:
+    """A fresh browser profile (no cookies) whose language preference is ``locale``, as a first-time visitor's."""
     context = browser.new_context(
-        base_url=server.url, locale="en-US", java_script_enabled=javascript, viewport={"width": 1280, "height": 900}
+        base_url=server.url,
+        locale=locale,
+        accept_downloads=True,
+        java_script_enabled=javascript,
+        viewport={"width": 1280, "height": 900},
     )
     context.set_default_timeout(15_000)
     return context

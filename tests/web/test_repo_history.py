@@ -115,9 +115,12 @@ def test_commit_page_shows_each_kind_of_change(git, factory, web):  # type: igno
     ])
     assert "Binary file not shown." in text
     assert "File renamed without changes." in text
-    # Old and new line numbers of the modified file: line 2 replaced, line 4 added.
-    assert '<tr class="del"><td class="num">2</td><td class="num"></td><td class="code">-b</td></tr>' in text
-    assert '<tr class="add"><td class="num"></td><td class="num">4</td><td class="code">+d</td></tr>' in text
+    # Old and new line numbers of the modified file (the 4th, by path): line 2 replaced, line 4 added. Each
+    # number is an anchor: L for the old side, R for the new.
+    assert ('<tr class="del"><td class="num" id="diff-4L2"><a href="#diff-4L2">2</a></td><td class="num"></td>'
+            '<td class="code">-b</td></tr>') in text
+    assert ('<tr class="add"><td class="num"></td><td class="num" id="diff-4R4"><a href="#diff-4R4">4</a></td>'
+            '<td class="code">+d</td></tr>') in text
 
     # Abbreviated shas work too; the root commit is diffed against the empty tree.
     first = web.get(f"{base}/commit/{root[:8]}")
@@ -205,3 +208,145 @@ def test_file_page_links_to_its_history(web, factory, git):  # type: ignore[no-u
     assert link in page.text
     history = web.get(f"/{ref.full_name}/commits/main/README.md")
     assert history.status_code == 200 and "initial commit" in history.text
+
+
+def _head(git: GitClient, work: Path) -> str:
+    return git.run("rev-parse", "HEAD", cwd=work, check=True).out.strip()
+
+
+def test_split_view_pairs_changed_lines_and_keeps_other_options(git, factory, web):  # type: ignore[no-untyped-def]
+    alice = factory.user()
+    ref = factory.repo(alice)
+    work = git.init_repo("split", {"f.txt": "keep\nold1\nold2\nmid\n", "g.txt": "g\n"})
+    sha = git.commit(work, "f.txt", "keep\nnew1\nnew2\nnew3\nmid\n", "edit f")
+    _push(git, work, alice, ref)
+    base = f"/{alice.name}/{ref.repo.name}/commit/{sha}"
+
+    unified = web.get(f"{base}?w=1")
+    assert f'href="{base}?w=1&amp;style=split"' in unified.text  # the split link keeps w=1
+    split = web.get(f"{base}?w=1&style=split")
+    assert split.status_code == 200
+    text = split.text
+    assert '<table class="diff split">' in text and f'href="{base}?w=1"' in text  # back to unified, w kept
+    rows = re.findall(r'<tr class="change">(.*?)</tr>', text)
+
+    def cell(side: str, no: int, body: str, kind: str) -> str:
+        anchor = f"diff-1{side}{no}"
+        return f'<td class="num" id="{anchor}"><a href="#{anchor}">{no}</a></td><td class="code {kind}">{body}</td>'
+
+    empty = '<td class="num empty"></td><td class="code empty"></td>'
+    assert rows == [
+        cell("L", 2, "-old1", "del") + cell("R", 2, "+new1", "add"),
+        cell("L", 3, "-old2", "del") + cell("R", 3, "+new2", "add"),
+        empty + cell("R", 4, "+new3", "add"),
+    ]
+    assert cell("L", 4, " mid", "context") + cell("R", 5, " mid", "context") in text
+
+
+def test_files_fold_and_a_large_file_links_to_its_own_page(git, factory, web):  # type: ignore[no-untyped-def]
+    alice = factory.user()
+    ref = factory.repo(alice)
+    work = git.init_repo("fold", {"small.txt": "a\n"})
+    (work / "small.txt").write_text("b\n")
+    (work / "big file.txt").write_text("".join(f"line {i}\n" for i in range(1, 1201)))
+    git.run("add", "-A", cwd=work, check=True)
+    git.run("commit", "-qm", "big and small", cwd=work, check=True)
+    sha = _head(git, work)
+    _push(git, work, alice, ref)
+    base = f"/{alice.name}/{ref.repo.name}"
+
+    page = web.get(f"{base}/commit/{sha}")
+    text = page.text
+    # A list of the changed files with jump links, then each file folded in a <details>: the big one closed.
+    assert '<details class="diff-toc" open>' in text
+    assert '<li><a href="#diff-1">big file.txt</a>' in text and '<li><a href="#diff-2">small.txt</a>' in text
+    assert '<details class="diff-file" id="diff-1">' in text and '<details class="diff-file" id="diff-2" open>' in text
+    assert "line 600" not in text
+    single = f"{base}/commit/{sha}?file=big+file.txt"
+    assert f'<a class="diff-load" href="{single}">' in text
+    assert f'href="{single}">Show this file\'s diff alone</a>' in text
+    # Header links: the file at the commit, its history and blame.
+    assert f'href="{base}/blob/{sha}/small.txt"' in text and f'href="{base}/commits/{sha}/small.txt"' in text
+    assert f'href="{base}/blame/{sha}/small.txt"' in text
+
+    alone = web.get(single)
+    assert alone.status_code == 200
+    assert "line 1200" in alone.text and "small.txt" not in alone.text
+    assert "Showing only “big file.txt”." in alone.text and '<details class="diff-file" id="diff-1" open>' in alone.text
+    assert f'href="{base}/commit/{sha}">Show all changed files</a>' in alone.text
+    assert 'id="diff-1R1200"' in alone.text
+
+    missing = web.get(f"{base}/commit/{sha}?file=nope.txt")
+    assert missing.status_code == 404 and "nope.txt" in missing.text
+
+
+def test_commit_page_lists_branches_and_tags_that_contain_it(git, factory, web):  # type: ignore[no-untyped-def]
+    alice = factory.user()
+    ref = factory.repo(alice)
+    work = git.init_repo("contains")
+    root = _head(git, work)
+    git.run("tag", "-a", "-m", "release", "v1.0", cwd=work, check=True)
+    git.run("checkout", "-q", "-b", "feature/x", cwd=work, check=True)
+    side = git.commit(work, "side.txt", "s\n", "side work")
+    git.run("checkout", "-q", "main", cwd=work, check=True)
+    _push(git, work, alice, ref, "main", "feature/x", "v1.0")
+    base = f"/{alice.name}/{ref.repo.name}"
+
+    text = web.get(f"{base}/commit/{root}").text
+    assert re.findall(r'class="branch" href="[^"]*">([^<]*)</a>', text) == ["main", "feature/x"]
+    assert re.findall(r'class="tag" href="[^"]*">([^<]*)</a>', text) == ["v1.0"]
+    text = web.get(f"{base}/commit/{side}").text
+    assert re.findall(r'class="branch" href="[^"]*">([^<]*)</a>', text) == ["feature/x"]
+    assert f'class="branch" href="{base}/tree/feature/x"' in text
+    assert 'class="tag"' not in text
+
+
+def test_file_history_follows_renames(git, factory, web):  # type: ignore[no-untyped-def]
+    alice = factory.user()
+    ref = factory.repo(alice)
+    body = "".join(f"line {i}\n" for i in range(20))
+    work = git.init_repo("follow", {"first.txt": body, "other.txt": "o\n"})
+    git.commit(work, "first.txt", body + "more\n", "edit first")
+    git.run("mv", "first.txt", "second.txt", cwd=work, check=True)
+    git.run("commit", "-qm", "rename to second", cwd=work, check=True)
+    git.commit(work, "other.txt", "p\n", "unrelated")
+    (work / "docs").mkdir()
+    git.run("mv", "second.txt", "docs/third.txt", cwd=work, check=True)
+    (work / "docs" / "third.txt").write_text(body + "more\nand more\n")
+    git.run("add", "-A", cwd=work, check=True)
+    git.run("commit", "-qm", "move to docs and edit", cwd=work, check=True)
+    _push(git, work, alice, ref)
+    base = f"/{alice.name}/{ref.repo.name}"
+
+    page = web.get(f"{base}/commits/main/docs/third.txt")
+    assert page.status_code == 200
+    text = page.text
+    assert _rows(text) == ["move to docs and edit", "rename to second", "edit first", "initial commit"]
+    notes = re.findall(r'class="rename-note small">renamed from <a href="([^"]*)"><code>([^<]*)</code>', text)
+    assert [n[1] for n in notes] == ["second.txt", "first.txt"]
+    assert "This file's history follows it across renames." in text
+    # Each commit links to the file under the name it had then.
+    assert re.search(rf'href="{base}/blob/[0-9a-f]{{40}}/first.txt"', text)
+    # A directory's history does not follow renames.
+    docs = web.get(f"{base}/commits/main/docs")
+    assert _rows(docs.text) == ["move to docs and edit"] and "rename-note" not in docs.text
+
+
+def test_files_past_the_page_limit_are_listed_with_links(git, factory, web):  # type: ignore[no-untyped-def]
+    alice = factory.user()
+    ref = factory.repo(alice)
+    work = git.init_repo("manyfiles")
+    for i in range(205):
+        (work / f"f{i:03}.txt").write_text(f"{i}\n")
+    git.run("add", "-A", cwd=work, check=True)
+    git.run("commit", "-qm", "205 files", cwd=work, check=True)
+    sha = _head(git, work)
+    _push(git, work, alice, ref)
+    base = f"/{alice.name}/{ref.repo.name}/commit/{sha}"
+
+    text = web.get(base).text
+    assert "205 files changed" in text and "This diff is too large to show in full" in text
+    assert "5 more changed files not shown" in text
+    assert f'<li><a href="{base}?file=f204.txt">f204.txt</a></li>' in text and 'id="diff-201"' not in text
+    alone = web.get(f"{base}?file=f204.txt")
+    assert alone.status_code == 200 and '<td class="code">+204</td>' in alone.text

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 from forge.accounts import orgs
 from forge.accounts.models import Account
+from forge.repos import protection
 from forge.repos import services as repos
 from tests.factories import PASSWORD, Factory
 from tests.gitclient import GitClient
@@ -165,3 +167,58 @@ def test_fork_copies_branches_and_is_independent(web: WebClient, factory: Factor
     refused = web.post(f"/{source.full_name}/fork", {"owner": stranger_org.name, "name": "nope"})
     assert refused.status_code == 403
     assert f"You cannot create repositories in {stranger_org.name}." in refused.text
+
+
+def _divergence_cell(page: str, branch: str) -> str:
+    row = page.split(f"<strong>{branch}</strong>", 1)[1].split("</tr>", 1)[0]
+    cell = row.split('<td class="divergence">', 1)[1].split("</td>", 1)[0]
+    return " ".join(re.sub(r"<[^>]+>", " ", cell).split())
+
+
+def test_branches_show_ahead_behind_and_protection(web: WebClient, factory: Factory, git: GitClient) -> None:
+    alice = _signed_in(web, factory)
+    ref = factory.repo(alice)
+    url = git.url(f"{ref.full_name}.git", alice.name, PASSWORD)
+    work = git.init_repo("divergence", {"README.md": "hello\n"})
+    git.run("branch", "topic", cwd=work, check=True)
+    git.run("branch", "release/1", cwd=work, check=True)
+    git.commit(work, "m1.txt", "1\n", "main one")
+    git.commit(work, "m2.txt", "2\n", "main two")
+    git.run("checkout", "-q", "topic", cwd=work, check=True)
+    git.commit(work, "t.txt", "t\n", "topic work")
+    git.run("checkout", "-q", "--orphan", "pages", cwd=work, check=True)
+    git.commit(work, "index.html", "<p>site</p>\n", "unrelated pages root")
+    git.run("checkout", "-q", "main", cwd=work, check=True)
+    git.run("branch", "same", cwd=work, check=True)
+    push = git.run("push", url, "main", "topic", "release/1", "pages", "same", cwd=work)
+    assert push.ok, push.err
+    with factory.session() as s:
+        found = repos.find_repo(s, alice.name, ref.repo.name)
+        assert found is not None
+        protection.save_rule(s, alice, found, "release/*")
+
+    page = web.get(f"/{ref.full_name}/branches")
+    assert page.status_code == 200
+    text = page.text
+    assert _divergence_cell(text, "topic") == "2 behind | 1 ahead"
+    assert _divergence_cell(text, "release/1") == "2 behind | 0 ahead"
+    assert _divergence_cell(text, "same") == "0 behind | 0 ahead"
+    assert _divergence_cell(text, "pages") == "Unrelated history"
+    assert _divergence_cell(text, "main") == ""  # the default branch is the base
+    assert 'title="2 commits behind the default branch"' in text
+    assert 'title="1 commit ahead of the default branch"' in text
+    # Last commit of each branch.
+    assert "topic work" in text and "unrelated pages root" in text and "main two" in text
+    # The protected branch is badged and offers no delete button that would only be refused.
+    release_row = text.split("<strong>release/1</strong>", 1)[1].split("</tr>", 1)[0]
+    assert ">protected</span>" in release_row and 'value="release/1"' not in release_row
+    topic_row = text.split("<strong>topic</strong>", 1)[1].split("</tr>", 1)[0]
+    assert ">protected</span>" not in topic_row and 'name="name" value="topic"' in topic_row
+
+    # Once topic is merged into main it is no longer ahead; the page follows the new main (the cache is keyed by
+    # commit ids, so nothing stale is shown).
+    git.run("merge", "-q", "--no-edit", "topic", cwd=work, check=True)
+    assert git.run("push", url, "main", cwd=work).ok
+    after = web.get(f"/{ref.full_name}/branches").text
+    assert _divergence_cell(after, "topic") == "3 behind | 0 ahead"
+    assert _divergence_cell(after, "same") == "2 behind | 0 ahead"

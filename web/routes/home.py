@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
@@ -10,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from forge.accounts import orgs, users
 from forge.accounts.models import Account, AccountKind
+from forge.repos import search as repo_search
 from forge.repos import services as repos
 from web import i18n
 from web.forms import read_form
@@ -31,11 +33,23 @@ async def index(request: Request) -> Response:
     return render(request, "dashboard.html", {"mine": mine, "my_orgs": my_orgs, "recent": recent})
 
 
+def _page_number(request: Request) -> int:
+    try:
+        return max(int(request.query_params.get("page", "1")), 1)
+    except ValueError:
+        return 1
+
+
 async def explore_repos(request: Request) -> Response:
-    q = request.query_params.get("q", "")
+    """Repositories the viewer may see, matching ``q`` by name, owner, description or topic; paginated."""
+    q = request.query_params.get("q", "").strip()
     user = current_user(request)
-    items = await run_db(request, lambda s: repos.list_repos(s, user, query=q, limit=100))
-    return render(request, "explore/repos.html", {"repos": items, "q": q, "tab": "repos"})
+    page = _page_number(request)
+    found = await run_db(request, lambda s: repo_search.search_repos(s, user, q, page=page))
+    pages = {n: "?" + urlencode({"q": q, "page": n} if q else {"page": n}) for n in (page - 1, page + 1)}
+    return render(
+        request, "explore/repos.html", {"found": found, "repos": found.items, "q": q, "tab": "repos", "pages": pages}
+    )
 
 
 async def explore_accounts(request: Request) -> Response:

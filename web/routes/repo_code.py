@@ -7,26 +7,34 @@ HTML or SVG file must never run script on the forge's origin.
 
 from __future__ import annotations
 
+import functools
 import posixpath
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from markupsafe import Markup
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from forge.errors import NotFound
 from forge.git import archive as archives
 from forge.git import trees
-from forge.git.repository import GitRepo, TreeEntry
+from forge.git.counts import commit_count
+from forge.git.languages import languages
+from forge.git.last_commits import LastCommits, last_commits
+from forge.git.repository import CommitInfo, GitRepo, TreeEntry
 from forge.git.service import GitServiceConfig
 from forge.i18n import N_
 from forge.markup import highlight_css, highlight_lines, is_markdown, render_markdown
 from forge.repos import services as repos
 from forge.repos.services import RepoRef
+from web.i18n import fmt_ago, fmt_datetime
 from web.repo_context import repo_page_context
 from web.state import run_db, settings_of
 from web.templating import render
@@ -41,6 +49,12 @@ IMAGE_TYPES = {
 }
 # Nothing served raw may run script or load anything as the forge: "sandbox" gives the document an opaque origin.
 RAW_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+# How long a directory page's git work may take before it renders without the last commits still missing; the
+# page's script (or the ?wait=1 link) gets the rest from /tree-commits.
+LAST_COMMITS_WAIT_S = 0.4
+# The most a single request spends on them, even when asked to wait: a pathological directory finishes over
+# several requests (the walk resumes where the previous one stopped) instead of holding a worker for minutes.
+LAST_COMMITS_MAX_S = 30.0
 
 
 def code_url(full_name: str, view: str, ref: str, path: str = "") -> str:
@@ -50,18 +64,78 @@ def code_url(full_name: str, view: str, ref: str, path: str = "") -> str:
 
 
 @dataclass(frozen=True)
+class CommitCell:
+    """What a listing row shows of an entry's last commit, formatted once per commit (not once per row)."""
+
+    sha: str
+    url: str
+    summary: str
+    ago: str
+    date: str
+    iso: str
+
+    @functools.cached_property
+    def html(self) -> Markup:
+        # The two cells as markup, built once per commit: a 25,000-entry directory has few distinct commits, and
+        # escaping and formatting them per row would be most of the page's rendering time.
+        return Markup('<td class="last-commit"><a href="{}">{}</a></td><td class="age"><time datetime="{}" '
+                      'title="{}">{}</time></td>').format(self.url, self.summary, self.iso, self.date, self.ago)
+
+
+@dataclass(frozen=True)
 class EntryRow:
     entry: TreeEntry
     url: str
+    commit: CommitCell | None = None
 
 
-def entry_rows(full_name: str, ref: str, directory: str, entries: list[TreeEntry]) -> list[EntryRow]:
-    """Entries with the page each opens: directories open as trees, everything else as a file view."""
-    rows = []
-    for entry in entries:
-        path = f"{directory}/{entry.name}" if directory else entry.name
-        rows.append(EntryRow(entry, code_url(full_name, "tree" if entry.kind == "tree" else "blob", ref, path)))
-    return rows
+def commit_cells(full_name: str, last: LastCommits) -> dict[str, CommitCell]:
+    """Entry name -> its last commit's cell; many entries share a commit, so each is formatted once."""
+    cells: dict[str, CommitCell] = {}
+    by_sha: dict[str, CommitCell] = {}
+    for name, info in last.commits.items():
+        cell = by_sha.get(info.sha)
+        if cell is None:
+            cell = by_sha[info.sha] = _cell(full_name, info)
+        cells[name] = cell
+    return cells
+
+
+def _cell(full_name: str, info: CommitInfo) -> CommitCell:
+    when: datetime = info.committer.when
+    return CommitCell(info.sha, f"/{full_name}/commit/{info.sha}", info.summary, fmt_ago(when), fmt_datetime(when),
+                      when.isoformat())
+
+
+def entry_rows(full_name: str, ref: str, directory: str, entries: list[TreeEntry],
+               cells: dict[str, CommitCell] | None = None) -> list[EntryRow]:
+    """Entries with the page each opens (directories open as trees, everything else as a file view) and, when
+    known, the last commit that changed them."""
+    cells = cells or {}
+    trees_url = code_url(full_name, "tree", ref, directory) + "/"
+    blobs_url = code_url(full_name, "blob", ref, directory) + "/"
+    return [EntryRow(entry, (trees_url if entry.kind == "tree" else blobs_url) + quote(entry.name, safe=""),
+                     cells.get(entry.name)) for entry in entries]
+
+
+def find_last_commits(git: GitRepo, loc: trees.Location, wait: bool, started: float) -> LastCommits:
+    """The last commits of the directory at ``loc``. The page's git work began at ``started`` (a
+    ``time.monotonic()`` instant): without ``wait`` the page spends at most LAST_COMMITS_WAIT_S on git before it
+    renders, this included."""
+    budget = LAST_COMMITS_MAX_S if wait else LAST_COMMITS_WAIT_S
+    return last_commits(git, loc.commit.sha, loc.path, deadline=started + budget)
+
+
+def listing_context(full_name: str, loc: trees.Location, entries: list[TreeEntry], last: LastCommits,
+                    page_url: str) -> dict[str, Any]:
+    """What repo/file_list.html needs besides the README: the rows, and how to get missing last commits
+    (``page_url``, already percent-encoded, is reloaded with ?wait=1 when there is no script)."""
+    return {
+        "rows": entry_rows(full_name, loc.ref, loc.path, entries, commit_cells(full_name, last)),
+        "commits_complete": last.complete,
+        "commits_url": code_url(full_name, "tree-commits", loc.ref, loc.path),
+        "wait_url": page_url + "?wait=1",
+    }
 
 
 def readme_html(git: GitRepo, full_name: str, loc: trees.Location, entries: list[TreeEntry]) -> dict[str, Any]:
@@ -105,7 +179,7 @@ def _breadcrumb(full_name: str, loc: trees.Location) -> list[tuple[str, str]]:
     return crumbs
 
 
-def _ref_menu(git: GitRepo, full_name: str, view: str, path: str) -> dict[str, list[tuple[str, str]]]:
+def ref_menu(git: GitRepo, full_name: str, view: str, path: str) -> dict[str, list[tuple[str, str]]]:
     """Links to the same path on every branch and tag, for the ref menu (a plain list, so no script is needed)."""
     return {
         "branch_links": [(b.name, code_url(full_name, view, b.name, path)) for b in git.branches()],
@@ -120,7 +194,7 @@ def _page_ctx(ctx: dict[str, Any], git: GitRepo, loc: trees.Location, view: str)
         commit=loc.commit,
         breadcrumb=_breadcrumb(ref.full_name, loc),
         highlight_css=highlight_css([".highlight", ".blob-code"]),
-        **_ref_menu(git, ref.full_name, view, loc.path),
+        **ref_menu(git, ref.full_name, view, loc.path),
     )
     return ctx
 
@@ -128,22 +202,93 @@ def _page_ctx(ctx: dict[str, Any], git: GitRepo, loc: trees.Location, view: str)
 async def tree_page(request: Request) -> Response:
     ctx, git, loc = await _open(request)
     full_name = ctx["ref"].full_name
+    wait = request.query_params.get("wait") == "1"
 
     def load() -> dict[str, Any] | str:
+        started = time.monotonic()
         kind = trees.path_kind(git, loc)
         if kind != "tree":
             return code_url(full_name, "blob", loc.ref, loc.path)
         entries = trees.list_tree(git, loc)
         page = _page_ctx(ctx, git, loc, "tree")
-        page["rows"] = entry_rows(full_name, loc.ref, loc.path, entries)
         page["parent_url"] = code_url(full_name, "tree", loc.ref, loc.parent) if loc.path else None
         page.update(readme_html(git, full_name, loc, entries))
+        # Last, so that its deadline bounds the git work of the whole page.
+        page["last"] = find_last_commits(git, loc, wait, started)
+        page["entries"] = entries
         return page
 
     result = await run_in_threadpool(load)
     if isinstance(result, str):
         return RedirectResponse(result, status_code=302)
+    # Dates are formatted here, in the request's own context, where the reader's language is set.
+    page_url = code_url(full_name, "tree", loc.ref, loc.path)
+    result.update(listing_context(full_name, loc, result.pop("entries"), result.pop("last"), page_url))
     return render(request, "repo/tree.html", result)
+
+
+async def tree_commits(request: Request) -> Response:
+    """``/tree-commits/<ref>/<path>``: the last commit of every entry of a directory, as JSON, for the script that
+    fills in what the directory page did not wait for. Same access rules as the page (a hidden repository is 404)."""
+    ctx, git, loc = await _open(request)
+    full_name = ctx["ref"].full_name
+
+    def load() -> LastCommits:
+        if trees.path_kind(git, loc) != "tree":
+            raise NotFound(N_("“%(path)s” is not a directory."), path=loc.path)
+        return find_last_commits(git, loc, True, time.monotonic())
+
+    last = await run_in_threadpool(load)
+    cells = commit_cells(full_name, last)
+    commits = {c.sha: {"url": c.url, "summary": c.summary, "ago": c.ago, "date": c.date, "iso": c.iso}
+               for c in cells.values()}
+    body = {"complete": last.complete, "entries": {name: c.sha for name, c in cells.items()}, "commits": commits}
+    return JSONResponse(body, headers={"Cache-Control": "private, no-cache" if ctx["repo"].is_private else "no-cache"})
+
+
+def _home_ref(git: GitRepo, default_branch: str) -> str | None:
+    """The ref the home page shows: the default branch, else HEAD's branch, else any branch, else any tag."""
+    for name in (default_branch, git.head_branch()):
+        if name and git.has_branch(name):
+            return name
+    for refs in (git.branches(), git.tags()):
+        if refs:
+            return refs[0].name
+    return None
+
+
+def home_context(git: GitRepo, full_name: str, default_branch: str, wait: bool) -> dict[str, Any] | None:
+    """The code part of the home page (run in a worker thread): the default branch's root listing with last
+    commits (``entries`` and ``last``, for listing_context), README, ref menu, counts and languages. None when
+    no branch or tag exists to show."""
+    started = time.monotonic()
+    rev = _home_ref(git, default_branch)
+    if rev is None:
+        return None
+    loc = trees.resolve(git, rev)
+    entries = trees.list_tree(git, loc)
+    menu = ref_menu(git, full_name, "tree", "")
+    counts = {
+        "commits": commit_count(git, loc.commit.sha),
+        "commits_url": code_url(full_name, "commits", rev),
+        "branches": len(menu["branch_links"]),
+        "branches_url": f"/{full_name}/branches",
+        "tags": len(menu["tag_links"]),
+        "tags_url": f"/{full_name}/tags",
+    }
+    return {
+        "loc": loc,
+        "commit": loc.commit,
+        "current_ref": rev,
+        "counts": counts,
+        "languages": languages(git, loc.commit.sha),
+        "highlight_css": highlight_css([".highlight"]),
+        **menu,
+        **readme_html(git, full_name, loc, entries),
+        "entries": entries,
+        # Last, so that its deadline bounds the git work of the whole page.
+        "last": find_last_commits(git, loc, wait, started),
+    }
 
 
 def _size_parts(size: int) -> tuple[str, str]:
@@ -273,6 +418,7 @@ _R = "/{owner}/{repo}"
 
 routes: list[BaseRoute] = [
     Route(_R + "/tree/{rest:path}", tree_page, methods=["GET"], name="repo_tree"),
+    Route(_R + "/tree-commits/{rest:path}", tree_commits, methods=["GET"], name="repo_tree_commits"),
     Route(_R + "/blob/{rest:path}", blob_page, methods=["GET"], name="repo_blob"),
     Route(_R + "/raw/{rest:path}", raw_file, methods=["GET"], name="repo_raw"),
     Route(_R + "/archive/{rest:path}", archive, methods=["GET"], name="repo_archive"),

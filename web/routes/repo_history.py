@@ -1,4 +1,5 @@
-"""Commit history of a branch, tag or commit (optionally of one path) and the commit page with its diff.
+"""Commit history of a branch, tag or commit (optionally of one path, following a file across renames) and the
+commit page with its diff and the branches and tags that contain it.
 
 The repository is looked up first through get_visible_repo, so a hidden repository is a plain 404 before any git
 object is read; git reading runs in a worker thread because large histories and diffs take real time.
@@ -14,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from forge.git.history import MAX_FILE_LINES, MAX_FILES, MAX_LINES, History
+from forge.git.history import History
 from forge.repos import services as repos
+from web.diffs import diff_context, diff_options
 from web.repo_context import repo_page_context
 from web.state import run_db, settings_of
 from web.templating import render
@@ -53,10 +55,13 @@ async def commits_page(request: Request) -> Response:
     def load() -> dict[str, Any]:
         history = History(git)
         resolved = history.resolve(spec)
+        # One file's history follows it across renames (git log --follow); a directory's does not.
+        follow = history.is_file(resolved.commit.sha, resolved.path)
         return {
             "resolved": resolved,
-            "history": history.log(resolved.commit.sha, path=resolved.path, page=page),
+            "history": history.log(resolved.commit.sha, path=resolved.path, page=page, follow=follow),
             "crumbs": _crumbs(resolved.path),
+            "followed": follow,
         }
 
     ctx.update(await run_in_threadpool(load))
@@ -67,15 +72,20 @@ async def commit_page(request: Request) -> Response:
     ctx = await run_db(request, lambda s: _ctx(s, request))
     git = repos.open_git(settings_of(request).repos_dir, ctx["ref"])
     sha = request.path_params["sha"]
-    ignore_ws = request.query_params.get("w") == "1"
+    options = diff_options(request)
+    default_branch = ctx["repo"].default_branch
 
     def load() -> dict[str, Any]:
         history = History(git)
         commit = history.commit(sha)
-        return {"commit": commit, "diff": history.diff(commit.sha, ignore_whitespace=ignore_ws)}
+        diff = history.diff(commit.sha, ignore_whitespace=options.ignore_whitespace, path=options.file)
+        return {
+            "commit": commit,
+            "containment": history.containing_refs(commit.sha, default_branch),
+            **diff_context(request, diff, options),
+        }
 
     ctx.update(await run_in_threadpool(load))
-    ctx.update(ignore_ws=ignore_ws, max_files=MAX_FILES, max_lines=MAX_LINES, max_file_lines=MAX_FILE_LINES)
     return render(request, "repo/commit.html", ctx)
 
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from forge.accounts import orgs, users
 from forge.errors import ForgeError
-from forge.git import trees
-from forge.markup import highlight_css
 from forge.repos import initial_files
 from forge.repos import services as repos
 from web.forms import checkbox, field, read_form, redirect
 from web.repo_context import header_context
-from web.routes.repo_code import entry_rows, readme_html
+from web.routes.repo_code import home_context, listing_context
 from web.state import current_user, require_user, run_db, settings_of
 from web.templating import render
 
@@ -84,6 +83,8 @@ async def owner_page(request: Request) -> Response:
 
 
 async def repo_home(request: Request) -> Response:
+    """The default branch's files with their last commits, README, counts and languages; another branch or tag
+    is browsed on its tree page (the ref menu links there), as on GitHub."""
     owner, name = request.path_params["owner"], request.path_params["repo"]
     viewer = current_user(request)
     settings = settings_of(request)
@@ -98,24 +99,17 @@ async def repo_home(request: Request) -> Response:
         **header_context(ref, level, source, "code"),
         "fork_count": forks,
         "clone_url": f"{settings.public_url()}/{ref.full_name}.git",
-        "empty": git.is_empty,
     }
+    wait = request.query_params.get("wait") == "1"
+    code = None
     if not git.is_empty:
-        rev = request.query_params.get("ref") or ref.repo.default_branch
-        if not git.has_branch(rev) and not git.has_ref(f"refs/tags/{rev}"):
-            rev = git.head_branch() or rev
-        commit = git.resolve_commit(rev)
-        loc = trees.Location(rev, commit, "")
-        entries = trees.list_tree(git, loc)
-        ctx.update(readme_html(git, ref.full_name, loc, entries))
-        ctx["rows"] = entry_rows(ref.full_name, rev, "", entries)
-        ctx["highlight_css"] = highlight_css([".highlight"])
-        ctx.update(
-            current_ref=rev,
-            commit=commit,
-            branches=git.branches(),
-            commit_count=git.commit_count(commit.sha),
-        )
+        code = await run_in_threadpool(home_context, git, ref.full_name, ref.repo.default_branch, wait)
+    ctx["empty"] = code is None
+    if code is not None:
+        entries, last = code.pop("entries"), code.pop("last")
+        ctx.update(code)
+        # Dates are formatted here, in the request's own context, where the reader's language is set.
+        ctx.update(listing_context(ref.full_name, code["loc"], entries, last, f"/{ref.full_name}"))
     return render(request, "repo/home.html", ctx)
 
 

@@ -1,0 +1,213 @@
+"""Generate the repository of the code-browsing benchmark: the shapes that make code pages slow, at scale.
+
+- ``big/``: one directory of 25,000 files (a vendored tree), edited by every 50th commit, so the last commit of
+  most entries is the root commit and finding it means walking the whole history;
+- ``src/core/engine.py``: a 5,000-line file edited a few lines at a time by about one commit in twenty (~1,000
+  commits), so blame has to attribute lines to many commits;
+- ``src/``: a few hundred modules edited by the other commits, renamed now and then, some added and deleted;
+- 20,000+ commits by a dozen authors, an annotated tag every 1,000, and a branch ``feature`` forked 1,000 commits
+  before the tip of ``main`` (so ``feature...main`` compares 1,000 commits).
+
+Text comes from the Python sources installed on the machine (see ``bench.repogen``); the stream goes through
+``git fast-import`` and one ``git repack -adf``. Same spec and seed on the same machine: the same repository.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from bench.repogen import Corpus, corpus_files, fast_import, sample_lines, write_data
+
+ENGINE = "src/core/engine.py"
+BIG = "big"
+MAIN = "main"
+FEATURE = "feature"
+README_MARKER = "Code browsing benchmark repository"
+ROOT_SUBJECT = "Initial import"
+
+_DIRS = ["core", "api", "util", "models", "cli", "web", "db", "net"]
+_WORDS = ["parser", "client", "server", "cache", "config", "models", "views", "handlers", "schema", "router",
+          "utils", "types", "errors", "auth", "session", "storage", "queue", "worker", "metrics", "logging"]
+_VERBS = ["Fix", "Refactor", "Tidy", "Speed up", "Document", "Simplify", "Harden", "Extend", "Rework", "Clean up"]
+_AUTHORS = [(f"Developer {i}", f"dev{i}@example.com") for i in range(1, 13)]
+
+
+@dataclass(frozen=True)
+class CodeSpec:
+    commits: int  # on main, root commit included
+    big_files: int
+    big_every: int  # every n-th commit edits files in big/
+    engine_lines: int
+    engine_share: float  # fraction of the other commits that edit engine.py
+    src_files: int
+    rename_every: int
+    tag_every: int
+    feature_behind: int  # commits on main after the fork point of feature
+    feature_commits: int  # commits of feature's own
+    seed: int
+    start_time: int = 1_600_000_000
+    version: int = 1  # bump when the generator changes, so cached repositories are rebuilt
+
+
+Ops = list[tuple[str, str, str]]  # ("M", path, "") / ("D", path, "") / ("R", old, new)
+
+
+class _Writer:
+    """Writes commits and tags to a fast-import stream, numbering marks."""
+
+    def __init__(self, out: IO[bytes], spec: CodeSpec, files: dict[str, list[bytes]]) -> None:
+        self.out, self.spec, self.files = out, spec, files
+        self.mark = 0
+
+    def commit(self, ref: str, parent: int | None, when: int, author: tuple[str, str], message: str,
+               ops: Ops) -> int:
+        self.mark += 1
+        out = self.out
+        ident = f"{author[0]} <{author[1]}> {when} +0000".encode()
+        out.write(b"commit refs/heads/%s\nmark :%d\nauthor %s\ncommitter %s\n" % (ref.encode(), self.mark, ident,
+                                                                                 ident))
+        write_data(out, message.encode() + b"\n")
+        if parent is not None:
+            out.write(b"from :%d\n" % parent)
+        for op, path, new in ops:
+            if op == "M":
+                out.write(b"M 100644 inline %s\n" % path.encode())
+                write_data(out, b"".join(self.files[path]))
+            elif op == "D":
+                out.write(b"D %s\n" % path.encode())
+            else:
+                out.write(b"R %s %s\n" % (path.encode(), new.encode()))
+        out.write(b"\n")
+        return self.mark
+
+    def tag(self, name: str, mark: int, when: int) -> None:
+        self.out.write(b"tag %s\nfrom :%d\ntagger Release Bot <release@example.com> %d +0000\n"
+                       % (name.encode(), mark, when))
+        write_data(self.out, f"Release {name}\n".encode())
+
+
+def _edit(rng: random.Random, corpus: Corpus, lines: list[bytes], target: int, hunks: int, size: int) -> None:
+    """Replace a few small hunks in place, steering the length back towards ``target`` lines."""
+    for _ in range(hunks):
+        at = rng.randrange(max(len(lines), 1))
+        removed = rng.randint(0, size)
+        added = rng.randint(1, size)
+        if len(lines) > target * 1.02:
+            removed += 2
+        elif len(lines) < target * 0.98:
+            added += 2
+        lines[at:at + removed] = sample_lines(rng, corpus, added)
+
+
+def _initial_files(rng: random.Random, corpus: Corpus, spec: CodeSpec) -> dict[str, list[bytes]]:
+    files: dict[str, list[bytes]] = {
+        "README.md": [f"# {README_MARKER}\n".encode(), b"\n",
+                      b"Generated by bench/codegen.py: a large directory (big/), a long file (src/core/engine.py)\n",
+                      b"and a long history, for timing the forge's code pages.\n"],
+        "LICENSE": [b"Apache License, Version 2.0\n"],
+        ".gitignore": [b"__pycache__/\n", b"*.pyc\n"],
+        "pyproject.toml": [b"[project]\n", b'name = "bench-engine"\n', b'version = "1.0"\n'],
+        "docs/index.md": [b"# Documentation\n", *sample_lines(rng, corpus, 20)],
+        ENGINE: [b'"""The engine."""\n', *sample_lines(rng, corpus, spec.engine_lines - 1)],
+    }
+    for k in range(spec.src_files):
+        path = f"src/{_DIRS[k % len(_DIRS)]}/{_WORDS[(k // len(_DIRS)) % len(_WORDS)]}_{k:03d}.py"
+        files.setdefault(path, sample_lines(rng, corpus, rng.randint(40, 400)))
+    for k in range(spec.big_files):
+        files[f"{BIG}/file{k:05d}.py"] = sample_lines(rng, corpus, rng.randint(5, 60))
+    return files
+
+
+def _src_commit(rng: random.Random, corpus: Corpus, files: dict[str, list[bytes]], src: list[str], n: int,
+                copy_on_write: bool = False) -> tuple[str, Ops]:
+    """An ordinary commit: edit one to three modules of src/ (``src``: their paths; sometimes add one)."""
+    ops: Ops = []
+    paths = rng.sample(src, rng.randint(1, 3))
+    for path in paths:
+        if copy_on_write:
+            files[path] = list(files[path])
+        _edit(rng, corpus, files[path], len(files[path]), rng.randint(1, 3), 6)
+        ops.append(("M", path, ""))
+    if rng.random() < 0.02:
+        path = f"src/{rng.choice(_DIRS)}/{rng.choice(_WORDS)}_n{n}.py"
+        files[path] = sample_lines(rng, corpus, rng.randint(40, 300))
+        src.append(path)
+        ops.append(("M", path, ""))
+    return f"{rng.choice(_VERBS)} {paths[0].rsplit('/', 1)[1]} (change {n})", ops
+
+
+def fast_import_stream(spec: CodeSpec, corpus: Corpus, out: IO[bytes]) -> None:
+    rng = random.Random(spec.seed)
+    files = _initial_files(rng, corpus, spec)
+    w = _Writer(out, spec, files)
+    when = spec.start_time
+    head = w.commit(MAIN, None, when, _AUTHORS[0], ROOT_SUBJECT, [("M", p, "") for p in sorted(files)])
+    fork_at = spec.commits - 1 - spec.feature_behind
+    big_paths = sorted(p for p in files if p.startswith(BIG + "/"))
+    # The modules ordinary commits edit (engine.py has its own share), kept in step with renames and deletions.
+    src = sorted(p for p in files if p.startswith("src/") and p != ENGINE)
+    for n in range(1, spec.commits):
+        when += rng.randint(600, 5400)
+        author = rng.choice(_AUTHORS)
+        if n % spec.big_every == 0:
+            ops: Ops = []
+            for path in rng.sample(big_paths, rng.randint(1, 3)):
+                _edit(rng, corpus, files[path], len(files[path]), 1, 3)
+                ops.append(("M", path, ""))
+            message = f"Update vendored {ops[0][1]} (change {n})"
+        elif rng.random() < spec.engine_share:
+            _edit(rng, corpus, files[ENGINE], spec.engine_lines, rng.randint(1, 3), 4)
+            ops = [("M", ENGINE, "")]
+            if rng.random() < 0.5:
+                path = rng.choice(src)
+                _edit(rng, corpus, files[path], len(files[path]), 1, 4)
+                ops.append(("M", path, ""))
+            message = f"{rng.choice(_VERBS)} the engine (change {n})"
+        else:
+            message, ops = _src_commit(rng, corpus, files, src, n)
+        touched = {o[1] for o in ops}
+        if n % spec.rename_every == 0:
+            old = rng.choice([p for p in src if p not in touched])
+            new = f"src/{rng.choice(_DIRS)}/{old.rsplit('/', 1)[1][:-3]}_r{n}.py"
+            files[new] = files.pop(old)
+            src[src.index(old)] = new
+            ops.append(("R", old, new))
+            message += f"; move {old} to {new}"
+        elif rng.random() < 0.003:
+            gone = rng.choice([p for p in src if p not in touched])
+            del files[gone]
+            src.remove(gone)
+            ops.append(("D", gone, ""))
+        head = w.commit(MAIN, head, when, author, message, ops)
+        if n % spec.tag_every == 0:
+            w.tag(f"v{n // spec.tag_every}.0", head, when)
+        if n == fork_at:
+            _feature_branch(spec, corpus, w, list(src), head, when)
+
+
+def _feature_branch(spec: CodeSpec, corpus: Corpus, w: _Writer, src: list[str], fork: int, when: int) -> None:
+    """Commits of feature's own on top of ``fork``, from their own random stream and a copy of the files (edited
+    copy-on-write), so main's history is the same whatever feature does."""
+    rng = random.Random(spec.seed + 1)
+    files = dict(w.files)
+    feature = _Writer(w.out, spec, files)
+    feature.mark = w.mark
+    head = fork
+    for k in range(spec.feature_commits):
+        when += rng.randint(600, 5400)
+        message, ops = _src_commit(rng, corpus, files, src, 100_000 + k, copy_on_write=True)
+        head = feature.commit(FEATURE, head, when, rng.choice(_AUTHORS), f"Feature work: {message}", ops)
+    w.mark = feature.mark
+
+
+def generate(path: Path, spec: CodeSpec, env: dict[str, str], log: Callable[[str], None] = print) -> None:
+    """Create the bare repository ``path`` from ``spec``, fully repacked."""
+    log("reading the corpus of Python sources...")
+    corpus = Corpus(corpus_files(40_000_000))
+    log(f"generating {path.name}: {spec.commits} commits, {spec.big_files} files in {BIG}/ "
+        "(git fast-import, then git repack -adf)...")
+    fast_import(path, MAIN, env, lambda out: fast_import_stream(spec, corpus, out))
