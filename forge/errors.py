@@ -38,3 +38,10 @@ class Conflict(ForgeError):
 
 class InvalidInput(ForgeError):
     status = 422
+
+
+class TooSlow(ForgeError):
+    """Work that hit a server-side time limit (a blame or a search of a huge repository): not the reader's
+    mistake, and trying again later may work, hence 503."""
+
+    status = 503

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -53,3 +55,14 @@ class WebClient:
 
     def follow(self, resp: httpx.Response) -> httpx.Response:
         return self.client.get(resp.headers["location"])
+
+    @contextmanager
+    def as_user(self, name: str, password: str) -> Iterator[WebClient]:
+        """A second browser on the same server, signed in as ``name`` and closed at the end of the block; this
+        client keeps its own session, so a test can compare what two people see."""
+        other = WebClient(str(self.client.base_url))
+        try:
+            other.login(name, password)
+            yield other
+        finally:
+            other.close()

@@ -17,19 +17,13 @@ import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from forge.errors import ForgeError
+from forge.errors import TooSlow
 from forge.git.cache import objects
 from forge.git.repository import GitRepo
 from forge.git.service import GitServiceConfig, _env
 from forge.i18n import N_
 
 TIMEOUT_SECONDS = 30.0
-
-
-class BlameTimeout(ForgeError):
-    """Blame took longer than the page may wait; a server-side limit, not the reader's mistake."""
-
-    status = 503
 
 
 @dataclass(frozen=True)
@@ -190,7 +184,7 @@ def _run_blame(config: GitServiceConfig, git: GitRepo, commit_sha: str, path: st
             argv, env=_env(config, None, {}), capture_output=True, timeout=TIMEOUT_SECONDS, check=False
         )
     except subprocess.TimeoutExpired as exc:
-        raise BlameTimeout(
+        raise TooSlow(
             N_("Blaming “%(path)s” took longer than %(seconds)s seconds and was stopped."),
             path=path,
             seconds=int(TIMEOUT_SECONDS),
@@ -205,4 +199,4 @@ def blame_file(config: GitServiceConfig, git: GitRepo, commit_sha: str, path: st
     first that the path is a text file of a size worth blaming (see trees.read_file); directories, submodules
     and links have no lines to blame."""
     key = ("blame", str(git.path), commit_sha, path)
-    return objects.get_or_compute(key, lambda: _run_blame(config, git, commit_sha, path))
+    return objects.get_or_compute(key, lambda: _run_blame(config, git, commit_sha, path), lambda b: b.line_count)

@@ -16,6 +16,7 @@ from itertools import islice
 import pygit2
 
 from forge.errors import NotFound
+from forge.git import trees
 from forge.git.cache import objects
 from forge.git.repository import CommitInfo, GitRepo, commit_info
 from forge.i18n import N_
@@ -155,21 +156,9 @@ class History:
         return resolved
 
     def _split(self, spec: str) -> ResolvedRef:
-        parts = [p for p in spec.split("/") if p]
-        for i in range(len(parts), 0, -1):
-            name = "/".join(parts[:i])
-            for kind, prefix in (("branch", "refs/heads/"), ("tag", "refs/tags/")):
-                full = prefix + name
-                if full in self._repo.references:
-                    commit = self._peel(full)
-                    if commit is not None:
-                        return ResolvedRef(kind, name, "/".join(parts[i:]), commit_info(commit))
-        if parts and _SHA_RE.match(parts[0]):
-            commit = self.find_commit_obj(parts[0])
-            if commit is not None:
-                return ResolvedRef("commit", parts[0], "/".join(parts[1:]), commit_info(commit))
-        raise NotFound(N_("“%(rev)s” is not a branch, tag or commit of this repository."), rev=parts[0] if parts
-                       else spec)
+        # The code browser's rule, so /commits/<spec> and /tree/<spec> always agree on where the ref ends.
+        loc = trees.resolve(self.git, spec)
+        return ResolvedRef(loc.kind, loc.ref, loc.path, loc.commit)
 
     def ref_commit(self, full_name: str) -> CommitInfo | None:
         """The commit branch or tag ``full_name`` ("refs/tags/v1") points at, annotated tags peeled."""

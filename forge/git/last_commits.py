@@ -238,7 +238,7 @@ def last_commits(git: GitRepo, commit_sha: str, path: str, deadline: float | Non
             walk.lock.release()
     result = walk.snapshot()
     if result.complete:
-        objects.put(key, result)
+        objects.put(key, result, len(result.commits))
         with _pending_lock:
             if _pending.get(key) is walk:
                 del _pending[key]

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 import pygit2
 
+from forge.errors import TooSlow
 from forge.git.cache import objects
 from forge.git.repository import GitRepo
 from forge.git.service import GitServiceConfig, _env
+from forge.i18n import N_
 
 MIN_QUERY = 2
 MAX_QUERY = 200
@@ -114,13 +116,17 @@ def _tree_id(git: GitRepo, commit_sha: str) -> str:
 
 
 def _list_paths(config: GitServiceConfig, git: GitRepo, tree: str) -> tuple[str, ...]:
-    result = subprocess.run(
-        _git(config, git, "ls-tree", "-r", "-z", tree),
-        env=_env(config, None, {}),
-        capture_output=True,
-        timeout=GREP_TIMEOUT,
-        check=True,
-    )
+    try:
+        result = subprocess.run(
+            _git(config, git, "ls-tree", "-r", "-z", tree),
+            env=_env(config, None, {}),
+            capture_output=True,
+            timeout=GREP_TIMEOUT,
+            check=True,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise TooSlow(N_("Listing the files took longer than %(seconds)s seconds and was stopped."),
+                      seconds=int(GREP_TIMEOUT)) from exc
     paths = []
     for record in result.stdout.split(b"\0"):
         meta, _, path = record.partition(b"\t")
@@ -133,7 +139,7 @@ def _list_paths(config: GitServiceConfig, git: GitRepo, tree: str) -> tuple[str,
 def all_paths(config: GitServiceConfig, git: GitRepo, commit_sha: str) -> tuple[str, ...]:
     """Every file path in the tree of ``commit_sha`` (a full commit id), in git's order."""
     tree = _tree_id(git, commit_sha)
-    return objects.get_or_compute(("paths", str(git.path), tree), lambda: _list_paths(config, git, tree))
+    return objects.get_or_compute(("paths", str(git.path), tree), lambda: _list_paths(config, git, tree), len)
 
 
 def find_paths(

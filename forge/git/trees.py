@@ -28,6 +28,7 @@ class Location:
     ref: str  # the branch, tag or commit id as written in the URL
     commit: CommitInfo
     path: str  # "" for the root, never with leading or trailing "/"
+    kind: str = ""  # what ``ref`` names: "branch", "tag" or "commit" ("" when the caller did not say)
 
     @property
     def name(self) -> str:
@@ -92,16 +93,16 @@ def resolve(git: GitRepo, ref_and_path: str) -> Location:
     refs = repo.references
     for end in range(len(parts), 0, -1):
         name = "/".join(parts[:end])
-        for full in (f"refs/heads/{name}", f"refs/tags/{name}"):
+        for kind, full in (("branch", f"refs/heads/{name}"), ("tag", f"refs/tags/{name}")):
             if full in refs:
                 commit = _peel_commit(repo, full)
                 if commit is not None:
-                    return Location(name, commit_info(commit), "/".join(parts[end:]))
+                    return Location(name, commit_info(commit), "/".join(parts[end:]), kind)
     # Only plain hex is taken as a commit id: revparse would also accept "main~2" or "HEAD@{1}" and the like.
     if _SHA_RE.match(parts[0]):
         commit = _peel_commit(repo, parts[0])
         if commit is not None:
-            return Location(parts[0], commit_info(commit), "/".join(parts[1:]))
+            return Location(parts[0], commit_info(commit), "/".join(parts[1:]), "commit")
     raise NotFound(N_("“%(rev)s” is not a branch, tag or commit of this repository."), rev=parts[0])
 
 

@@ -7,47 +7,38 @@ from pathlib import Path
 
 import pytest
 
+from forge.errors import TooSlow
 from forge.git import blame as blame_mod
-from forge.git.blame import BlameTimeout, blame_file, parse_porcelain
+from forge.git.blame import blame_file, parse_porcelain
 from forge.git.cache import objects
 from forge.git.graph import ahead_behind
 from forge.git.repository import GitRepo
 from forge.git.service import GitServiceConfig
 from forge.repos import services as repos
-from tests.factories import PASSWORD, Factory
+from tests.factories import Factory
 from tests.gitclient import GitClient
 
 WEIRD = 'dir/we"ird 名.txt'
 
 
-def _commit_as(git: GitClient, work: Path, message: str, author: str, when: str) -> str:
-    env = {"GIT_AUTHOR_NAME": author, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
-    git.run("add", "-A", cwd=work, check=True)
-    git.run("commit", "-q", "-m", message, cwd=work, check=True, env=env)
-    return git.run("rev-parse", "HEAD", cwd=work, check=True).out.strip()
-
-
-def _build_history(git: GitClient, work: Path) -> dict[str, str]:
+def _build_history(git: GitClient, name: str) -> tuple[Path, dict[str, str]]:
     """A file written by two authors over several commits, renamed once, plus a file with an awkward name."""
-    git.run("init", "-q", "-b", "main", str(work), check=True)
+    work = git.new_work(name)
     shas = {}
-    (work / "old.py").write_text("".join(f"line {i}\n" for i in range(1, 11)))
-    (work / "dir").mkdir()
-    (work / WEIRD).write_text("quoted path\n")
-    shas["first"] = _commit_as(git, work, "first version", "Ann", "2025-01-01T00:00:00+00:00")
-    lines = (work / "old.py").read_text().splitlines(keepends=True)
-    lines[2] = "line 3 changed by bob\n"
-    lines[3] = "line 4 changed by bob\n"
-    (work / "old.py").write_text("".join(lines))
-    shas["bob"] = _commit_as(git, work, "bob edits", "Bob", "2025-02-01T00:00:00+00:00")
-    git.run("mv", "old.py", "new.py", cwd=work, check=True)
-    shas["rename"] = _commit_as(git, work, "rename to new.py", "Ann", "2025-03-01T00:00:00+00:00")
-    lines = (work / "new.py").read_text().splitlines(keepends=True)
-    lines[7:7] = ["inserted a\n", "inserted b\n"]
-    lines[2] = "line 3 changed again\n"
-    (work / "new.py").write_text("".join(lines))
-    shas["ann"] = _commit_as(git, work, "ann inserts", "Ann", "2025-04-01T00:00:00+00:00")
-    return shas
+    lines = "".join(f"line {i}\n" for i in range(1, 11))
+    shas["first"] = work.commit({"old.py": lines, WEIRD: "quoted path\n"}, "first version", author="Ann",
+                                when="2025-01-01T00:00:00+00:00")
+    changed = lines.splitlines(keepends=True)
+    changed[2] = "line 3 changed by bob\n"
+    changed[3] = "line 4 changed by bob\n"
+    shas["bob"] = work.commit({"old.py": "".join(changed)}, "bob edits", author="Bob", when="2025-02-01T00:00:00+00:00")
+    work.git("mv", "old.py", "new.py")
+    shas["rename"] = work.commit({}, "rename to new.py", author="Ann", when="2025-03-01T00:00:00+00:00")
+    changed[7:7] = ["inserted a\n", "inserted b\n"]
+    changed[2] = "line 3 changed again\n"
+    shas["ann"] = work.commit({"new.py": "".join(changed)}, "ann inserts", author="Ann",
+                              when="2025-04-01T00:00:00+00:00")
+    return work.path, shas
 
 
 def _line_porcelain(git: GitClient, work: Path, path: str) -> list[dict[str, str]]:
@@ -73,10 +64,8 @@ def _line_porcelain(git: GitClient, work: Path, path: str) -> list[dict[str, str
 def pushed(git: GitClient, factory: Factory) -> tuple[GitRepo, Path, dict[str, str], GitServiceConfig]:
     alice = factory.user()
     ref = factory.repo(alice)
-    work = git.tmp / "blame-work"
-    shas = _build_history(git, work)
-    push = git.run("push", git.url(f"{ref.full_name}.git", alice.name, PASSWORD), "main", cwd=work)
-    assert push.ok, push.err
+    work, shas = _build_history(git, "blame-work")
+    git.push_to(work, ref)
     settings = factory.settings
     config = GitServiceConfig(settings.git_bin, settings.hooks_dir, settings.home)
     return repos.open_git(settings.repos_dir, ref), work, shas, config
@@ -139,7 +128,7 @@ def test_blame_timeout_is_a_clear_error(
     repo, _, shas, config = pushed
     objects.clear()
     monkeypatch.setattr(blame_mod, "TIMEOUT_SECONDS", 0)  # already past when git has started
-    with pytest.raises(BlameTimeout) as info:
+    with pytest.raises(TooSlow) as info:
         blame_file(config, repo, shas["ann"], "new.py")
     assert info.value.status == 503 and "new.py" in str(info.value)
 
@@ -167,8 +156,7 @@ def test_ahead_behind(git: GitClient, factory: Factory) -> None:
     main = git.commit(work, "m2.txt", "2\n", "main 2")
     git.run("checkout", "-q", "--orphan", "lonely", cwd=work, check=True)
     lonely = git.commit(work, "l.txt", "l\n", "unrelated root")
-    push = git.run("push", git.url(f"{ref.full_name}.git", alice.name, PASSWORD), "main", "topic", "lonely", cwd=work)
-    assert push.ok, push.err
+    git.push_to(work, ref, "main", "topic", "lonely")
     repo = repos.open_git(factory.settings.repos_dir, ref)
 
     d = ahead_behind(repo, topic, main)

@@ -3,24 +3,14 @@ histories, and the time a comparison across a thousand commits takes."""
 
 from __future__ import annotations
 
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from forge.errors import InvalidInput, NotFound
 from forge.git import compare as comparing
 from forge.git.repository import GitRepo
-from tests.forge.test_history import _commit, _git
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    path = tmp_path / "w"
-    path.mkdir()
-    _git(path, "init", "-q", "-b", "main")
-    return path
+from tests.gitclient import Work
 
 
 def test_parse_spec() -> None:
@@ -32,14 +22,14 @@ def test_parse_spec() -> None:
             comparing.parse_spec(bad)
 
 
-def test_three_dots_against_two_dots(work: Path) -> None:
-    _commit(work, {"shared.txt": "s\n"}, "root")
-    _git(work, "checkout", "-q", "-b", "release/1.0")
-    _commit(work, {"feature.txt": "f\n"}, "feature 1")
-    head = _commit(work, {"feature.txt": "f\nf2\n"}, "feature 2")
-    _git(work, "checkout", "-q", "main")
-    _commit(work, {"main.txt": "m\n"}, "main moves on")
-    git = GitRepo(work / ".git")
+def test_three_dots_against_two_dots(work: Work) -> None:
+    work.commit({"shared.txt": "s\n"}, "root")
+    work.git("checkout", "-q", "-b", "release/1.0")
+    work.commit({"feature.txt": "f\n"}, "feature 1")
+    head = work.commit({"feature.txt": "f\nf2\n"}, "feature 2")
+    work.git("checkout", "-q", "main")
+    work.commit({"main.txt": "m\n"}, "main moves on")
+    git = GitRepo(work.path / ".git")
 
     three = comparing.compare(git, "main", "release/1.0")
     assert [c.summary for c in three.commits] == ["feature 2", "feature 1"] and three.total_commits == 2
@@ -53,18 +43,18 @@ def test_three_dots_against_two_dots(work: Path) -> None:
     back = comparing.compare(git, "release/1.0", "main")
     assert [c.summary for c in back.commits] == ["main moves on"]
     # Once base has merged head, three dots have nothing to show.
-    _git(work, "merge", "-q", "--no-ff", "-m", "merge", "release/1.0")
+    work.git("merge", "-q", "--no-ff", "-m", "merge", "release/1.0")
     merged = comparing.compare(git, "main", "release/1.0")
     assert merged.commits == [] and merged.diff is None and not merged.identical and not merged.unrelated
 
 
-def test_sides_unknown_identical_and_unrelated(work: Path) -> None:
-    first = _commit(work, {"a.txt": "a\n"}, "root")
-    _git(work, "tag", "-a", "-m", "annotated", "v1.0")
-    _git(work, "checkout", "-q", "--orphan", "other")
-    _git(work, "rm", "-q", "-rf", ".")
-    _commit(work, {"b.txt": "b\n"}, "other root")
-    git = GitRepo(work / ".git")
+def test_sides_unknown_identical_and_unrelated(work: Work) -> None:
+    first = work.commit({"a.txt": "a\n"}, "root")
+    work.git("tag", "-a", "-m", "annotated", "v1.0")
+    work.git("checkout", "-q", "--orphan", "other")
+    work.git("rm", "-q", "-rf", ".")
+    work.commit({"b.txt": "b\n"}, "other root")
+    git = GitRepo(work.path / ".git")
     with pytest.raises(NotFound) as err:
         comparing.compare(git, "nope", "main")
     assert err.value.params == {"rev": "nope"} and "base" in err.value.message
@@ -81,9 +71,9 @@ def test_sides_unknown_identical_and_unrelated(work: Path) -> None:
     assert sorted((f.status, f.path) for f in unrelated.diff.files) == [("added", "b.txt"), ("deleted", "a.txt")]
 
 
-def test_compare_across_a_thousand_commits_is_fast(work: Path) -> None:
-    _commit(work, {f"d{i % 20}/f{i}.txt": f"{i}\n" * 20 for i in range(400)}, "root")
-    _git(work, "branch", "base")
+def test_compare_across_a_thousand_commits_is_fast(work: Work) -> None:
+    work.commit({f"d{i % 20}/f{i}.txt": f"{i}\n" * 20 for i in range(400)}, "root")
+    work.git("branch", "base")
     # fast-import: a thousand commits, each editing two of the files, in well under a second.
     lines = []
     for n in range(1000):
@@ -93,9 +83,8 @@ def test_compare_across_a_thousand_commits_is_fast(work: Path) -> None:
             body = f"{i}\n" * 20 + f"edit {n}\n"
             lines.append(f"M 100644 inline d{i % 20}/f{i}.txt\ndata {len(body.encode())}\n{body}")
         lines.append("\n")
-    subprocess.run(["git", "fast-import", "--quiet", "--force"], cwd=work, input="".join(lines), text=True,
-                   check=True, capture_output=True)
-    git = GitRepo(work / ".git")
+    work.git("fast-import", "--quiet", "--force", input="".join(lines))
+    git = GitRepo(work.path / ".git")
     started = time.perf_counter()
     result = comparing.compare(git, "base", "main")
     elapsed = time.perf_counter() - started

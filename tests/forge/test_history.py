@@ -2,62 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from forge.errors import NotFound
 from forge.git import history as history_mod
 from forge.git.history import History
 from forge.git.repository import GitRepo
-
-ENV = {
-    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "A",
-    "GIT_AUTHOR_EMAIL": "a@example.com",
-    "GIT_COMMITTER_NAME": "A",
-    "GIT_COMMITTER_EMAIL": "a@example.com",
-    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00+00:00",
-    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00+00:00",
-}
+from tests.gitclient import Work
 
 
-def _git(work: Path, *args: str) -> str:
-    env = {**ENV, "HOME": str(work.parent)}
-    return subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True, text=True).stdout.strip()
+def _history(work: Work) -> History:
+    return History(GitRepo(work.path / ".git"))
 
 
-def _commit(work: Path, files: dict[str, str], message: str) -> str:
-    for name, content in files.items():
-        (work / name).parent.mkdir(parents=True, exist_ok=True)
-        (work / name).write_text(content)
-    _git(work, "add", "-A")
-    _git(work, "commit", "-q", "--allow-empty", "-m", message)
-    return _git(work, "rev-parse", "HEAD")
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    path = tmp_path / "w"
-    path.mkdir()
-    _git(path, "init", "-q", "-b", "main")
-    return path
-
-
-def _history(work: Path) -> History:
-    return History(GitRepo(work / ".git"))
-
-
-def test_resolve_prefers_the_longest_ref(work: Path) -> None:
-    first = _commit(work, {"a/b/c.txt": "1\n"}, "first")
-    _git(work, "tag", "feature")
-    _git(work, "tag", "same")
-    second = _commit(work, {"x.txt": "2\n"}, "second")
-    _git(work, "branch", "feature/a")
-    _git(work, "branch", "same")
+def test_resolve_prefers_the_longest_ref(work: Work) -> None:
+    first = work.commit({"a/b/c.txt": "1\n"}, "first")
+    work.git("tag", "feature")
+    work.git("tag", "same")
+    second = work.commit({"x.txt": "2\n"}, "second")
+    work.git("branch", "feature/a")
+    work.git("branch", "same")
     h = _history(work)
     r = h.resolve("feature/a/x.txt")
     assert (r.kind, r.name, r.path, r.commit.sha) == ("branch", "feature/a", "x.txt", second)
@@ -73,11 +37,11 @@ def test_resolve_prefers_the_longest_ref(work: Path) -> None:
     assert (r.kind, r.commit.sha) == ("branch", second)
 
 
-def test_resolve_nested_branch_tag_and_sha(work: Path) -> None:
-    first = _commit(work, {"src/app.py": "1\n"}, "first")
-    _git(work, "branch", "release/1.0")
-    _git(work, "tag", "v1", first)
-    second = _commit(work, {"src/app.py": "2\n"}, "second")
+def test_resolve_nested_branch_tag_and_sha(work: Work) -> None:
+    first = work.commit({"src/app.py": "1\n"}, "first")
+    work.git("branch", "release/1.0")
+    work.git("tag", "v1", first)
+    second = work.commit({"src/app.py": "2\n"}, "second")
     h = _history(work)
     r = h.resolve("release/1.0/src/app.py")
     assert (r.kind, r.name, r.path, r.commit.sha) == ("branch", "release/1.0", "src/app.py", first)
@@ -92,14 +56,14 @@ def test_resolve_nested_branch_tag_and_sha(work: Path) -> None:
     assert err.value.params == {"path": "missing.txt", "rev": "main"}
 
 
-def test_log_pages_and_path_filter_through_a_merge(work: Path) -> None:
-    _commit(work, {"f.txt": "0\n", "g.txt": "0\n"}, "root")
-    _git(work, "checkout", "-q", "-b", "side")
-    _commit(work, {"f.txt": "side\n"}, "side changes f")
-    _git(work, "checkout", "-q", "main")
-    _commit(work, {"g.txt": "1\n"}, "main changes g")
-    _git(work, "merge", "-q", "--no-ff", "-m", "merge side", "side")
-    head = _git(work, "rev-parse", "HEAD")
+def test_log_pages_and_path_filter_through_a_merge(work: Work) -> None:
+    work.commit({"f.txt": "0\n", "g.txt": "0\n"}, "root")
+    work.git("checkout", "-q", "-b", "side")
+    work.commit({"f.txt": "side\n"}, "side changes f")
+    work.git("checkout", "-q", "main")
+    work.commit({"g.txt": "1\n"}, "main changes g")
+    work.git("merge", "-q", "--no-ff", "-m", "merge side", "side")
+    head = work.git("rev-parse", "HEAD")
     h = _history(work)
     assert [c.summary for c in h.log(head).commits][0] == "merge side"
     assert len(h.log(head).commits) == 4
@@ -111,11 +75,11 @@ def test_log_pages_and_path_filter_through_a_merge(work: Path) -> None:
     assert not page.has_older and page.has_newer and [c.summary for c in page.commits] == ["root"]
 
 
-def test_large_diffs_are_truncated(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _commit(work, {"seed.txt": "x\n"}, "root")
+def test_large_diffs_are_truncated(work: Work, monkeypatch: pytest.MonkeyPatch) -> None:
+    work.commit({"seed.txt": "x\n"}, "root")
     files = {f"f{i:02}.txt": "a\nb\n" for i in range(6)}
     files["big.txt"] = "".join(f"{i}\n" for i in range(30))
-    sha = _commit(work, files, "many")
+    sha = work.commit(files, "many")
     monkeypatch.setattr(history_mod, "MAX_FILE_LINES", 20)
     monkeypatch.setattr(history_mod, "MAX_FILES", 5)
     monkeypatch.setattr(history_mod, "MAX_LINES", 6)
@@ -128,8 +92,8 @@ def test_large_diffs_are_truncated(work: Path, monkeypatch: pytest.MonkeyPatch) 
     assert all(f.collapsed == "budget" for f in diff.files[4:])
 
 
-def test_unknown_commit(work: Path) -> None:
-    _commit(work, {"a": "1\n"}, "root")
+def test_unknown_commit(work: Work) -> None:
+    work.commit({"a": "1\n"}, "root")
     h = _history(work)
     for sha in ("0" * 40, "abcd", "not-a-sha"):
         with pytest.raises(NotFound) as err:
@@ -137,10 +101,10 @@ def test_unknown_commit(work: Path) -> None:
         assert err.value.params == {"sha": sha}
 
 
-def test_diff_of_any_two_commits(work: Path) -> None:
-    first = _commit(work, {"a.txt": "1\n2\n3\n", "b.txt": "b\n"}, "first")
-    _commit(work, {"a.txt": "1\ntwo\n3\n"}, "second")
-    third = _commit(work, {"c.txt": "c\n"}, "third")
+def test_diff_of_any_two_commits(work: Work) -> None:
+    first = work.commit({"a.txt": "1\n2\n3\n", "b.txt": "b\n"}, "first")
+    work.commit({"a.txt": "1\ntwo\n3\n"}, "second")
+    third = work.commit({"c.txt": "c\n"}, "third")
     diff = _history(work).diff_commits(first, third)
     assert (diff.old_sha, diff.new_sha) == (first, third)
     assert [(f.status, f.path) for f in diff.files] == [("modified", "a.txt"), ("added", "c.txt")]
@@ -151,9 +115,9 @@ def test_diff_of_any_two_commits(work: Path) -> None:
     assert whole.old_sha is None and [f.path for f in whole.files] == ["a.txt", "b.txt"]
 
 
-def test_single_file_diff_has_a_higher_limit(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _commit(work, {"seed.txt": "x\n"}, "root")
-    sha = _commit(work, {"big.txt": "".join(f"{i}\n" for i in range(30)), "small.txt": "s\n"}, "two files")
+def test_single_file_diff_has_a_higher_limit(work: Work, monkeypatch: pytest.MonkeyPatch) -> None:
+    work.commit({"seed.txt": "x\n"}, "root")
+    sha = work.commit({"big.txt": "".join(f"{i}\n" for i in range(30)), "small.txt": "s\n"}, "two files")
     monkeypatch.setattr(history_mod, "MAX_FILE_LINES", 20)
     h = _history(work)
     assert h.diff(sha).files[0].collapsed == "large"
@@ -168,20 +132,20 @@ def test_single_file_diff_has_a_higher_limit(work: Path, monkeypatch: pytest.Mon
     assert err.value.params == {"path": "seed.txt"}
 
 
-def test_line_totals_are_partial_past_the_stat_bound(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _commit(work, {"seed.txt": "x\n"}, "root")
-    sha = _commit(work, {f"f{i}.txt": "a\nb\n" for i in range(5)}, "five")
+def test_line_totals_are_partial_past_the_stat_bound(work: Work, monkeypatch: pytest.MonkeyPatch) -> None:
+    work.commit({"seed.txt": "x\n"}, "root")
+    sha = work.commit({f"f{i}.txt": "a\nb\n" for i in range(5)}, "five")
     monkeypatch.setattr(history_mod, "MAX_STAT_FILES", 3)
     diff = _history(work).diff(sha)
     assert diff.files_changed == 5 and diff.counted_files == 3 and diff.partial_totals
     assert diff.additions == 6 and diff.truncated and len(diff.files) == 3
 
 
-def test_split_rows_pair_deletions_with_additions(work: Path) -> None:
+def test_split_rows_pair_deletions_with_additions(work: Work) -> None:
     from forge.git.diffview import split_rows
 
-    _commit(work, {"f.txt": "keep\nold1\nold2\nmid\ngone\nend"}, "root")
-    sha = _commit(work, {"f.txt": "keep\nnew1\nnew2\nnew3\nmid\nend\nmore\n"}, "edit")
+    work.commit({"f.txt": "keep\nold1\nold2\nmid\ngone\nend"}, "root")
+    sha = work.commit({"f.txt": "keep\nnew1\nnew2\nnew3\nmid\nend\nmore\n"}, "edit")
     rows = split_rows(_history(work).diff(sha).files[0].hunks)
     shown = [(r.kind, r.left.text if r.left else None, r.right.text if r.right else None) for r in rows[1:]]
     assert rows[0].kind == "hunk" and rows[0].header.startswith("@@")
@@ -200,17 +164,17 @@ def test_split_rows_pair_deletions_with_additions(work: Path) -> None:
     assert rows[2].left is not None and (rows[2].left.old_no, rows[2].right.new_no) == (2, 2)  # type: ignore[union-attr]
 
 
-def test_history_follows_a_file_across_renames(work: Path) -> None:
-    _commit(work, {"a.txt": "alpha\nbeta\ngamma\ndelta\n", "other.txt": "o\n"}, "create a")
-    _commit(work, {"a.txt": "alpha\nbeta\ngamma\ndelta\nepsilon\n"}, "edit a")
-    _git(work, "mv", "a.txt", "b.txt")
-    _commit(work, {}, "rename a to b")
-    _commit(work, {"other.txt": "p\n"}, "unrelated")
-    _commit(work, {"b.txt": "alpha\nbeta\ngamma\ndelta\nepsilon\nzeta\n"}, "edit b")
-    (work / "dir").mkdir()
-    _git(work, "mv", "b.txt", "dir/c.txt")
+def test_history_follows_a_file_across_renames(work: Work) -> None:
+    work.commit({"a.txt": "alpha\nbeta\ngamma\ndelta\n", "other.txt": "o\n"}, "create a")
+    work.commit({"a.txt": "alpha\nbeta\ngamma\ndelta\nepsilon\n"}, "edit a")
+    work.git("mv", "a.txt", "b.txt")
+    work.commit({}, "rename a to b")
+    work.commit({"other.txt": "p\n"}, "unrelated")
+    work.commit({"b.txt": "alpha\nbeta\ngamma\ndelta\nepsilon\nzeta\n"}, "edit b")
+    (work.path / "dir").mkdir()
+    work.git("mv", "b.txt", "dir/c.txt")
     # Renamed with a change: still similar enough to be found as a rename.
-    head = _commit(work, {"dir/c.txt": "ALPHA\nbeta\ngamma\ndelta\nepsilon\nzeta\n"}, "move b to dir/c and edit")
+    head = work.commit({"dir/c.txt": "ALPHA\nbeta\ngamma\ndelta\nepsilon\nzeta\n"}, "move b to dir/c and edit")
     h = _history(work)
     assert h.is_file(head, "dir/c.txt") and not h.is_file(head, "dir") and not h.is_file(head, "nope")
     plain = h.log(head, path="dir/c.txt")
@@ -230,15 +194,15 @@ def test_history_follows_a_file_across_renames(work: Path) -> None:
     assert [c.summary for c in page3.commits] == ["create a"] and not page3.has_older
 
 
-def test_containing_refs(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = _commit(work, {"a": "1\n"}, "root")
-    _git(work, "tag", "-a", "-m", "first release", "v1")
-    _git(work, "checkout", "-q", "-b", "feature/x")
-    side = _commit(work, {"b": "2\n"}, "side")
-    _git(work, "checkout", "-q", "main")
-    main2 = _commit(work, {"c": "3\n"}, "main 2")
-    _git(work, "tag", "v2")
-    _git(work, "branch", "copy-of-main")
+def test_containing_refs(work: Work, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = work.commit({"a": "1\n"}, "root")
+    work.git("tag", "-a", "-m", "first release", "v1")
+    work.git("checkout", "-q", "-b", "feature/x")
+    side = work.commit({"b": "2\n"}, "side")
+    work.git("checkout", "-q", "main")
+    main2 = work.commit({"c": "3\n"}, "main 2")
+    work.git("tag", "v2")
+    work.git("branch", "copy-of-main")
     h = _history(work)
     found = h.containing_refs(root, "main")
     assert sorted(found.branches) == ["copy-of-main", "feature/x", "main"] and found.branches[0] == "main"
@@ -249,15 +213,15 @@ def test_containing_refs(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert sorted(found.branches) == ["copy-of-main", "main"] and found.tags == ["v2"]
     # Bounded: past the limit refs are counted as unchecked, never silently dropped.
     monkeypatch.setattr(history_mod, "MAX_CONTAINMENT_REFS", 2)
-    _git(work, "branch", "another")  # a new ref: a new cache key
-    found = history_mod.History(GitRepo(work / ".git")).containing_refs(root, "main")
+    work.git("branch", "another")  # a new ref: a new cache key
+    found = history_mod.History(GitRepo(work.path / ".git")).containing_refs(root, "main")
     assert len(found.branches) + len(found.tags) == 2 and found.unchecked == 4
     assert found.branches[0] == "main"
 
 
-def test_files_past_the_limit_are_named(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _commit(work, {"seed.txt": "x\n"}, "root")
-    sha = _commit(work, {f"f{i}.txt": "a\n" for i in range(6)}, "six")
+def test_files_past_the_limit_are_named(work: Work, monkeypatch: pytest.MonkeyPatch) -> None:
+    work.commit({"seed.txt": "x\n"}, "root")
+    sha = work.commit({f"f{i}.txt": "a\n" for i in range(6)}, "six")
     monkeypatch.setattr(history_mod, "MAX_FILES", 2)
     monkeypatch.setattr(history_mod, "MAX_STAT_FILES", 4)
     diff = _history(work).diff(sha)
@@ -268,9 +232,9 @@ def test_files_past_the_limit_are_named(work: Path, monkeypatch: pytest.MonkeyPa
     assert _history(work).diff(sha).omitted == ["f2.txt", "f3.txt", "f4.txt"]
 
 
-def test_containment_out_of_time_is_reported_and_not_cached(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = _commit(work, {"a": "1\n"}, "root")
-    _git(work, "branch", "other")
+def test_containment_out_of_time_is_reported_and_not_cached(work: Work, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = work.commit({"a": "1\n"}, "root")
+    work.git("branch", "other")
     h = _history(work)
     monkeypatch.setattr(history_mod, "CONTAINMENT_SECONDS", -1.0)
     rushed = h.containing_refs(root, "main")

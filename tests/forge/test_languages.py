@@ -2,46 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
-import pytest
-
 from forge.git.cache import objects
 from forge.git.languages import TOP, language_of, languages
 from forge.git.repository import GitRepo
-
-ENV = {
-    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "A",
-    "GIT_AUTHOR_EMAIL": "a@example.com",
-    "GIT_COMMITTER_NAME": "A",
-    "GIT_COMMITTER_EMAIL": "a@example.com",
-}
-
-
-def _git(work: Path, *args: str) -> str:
-    env = {**ENV, "HOME": str(work.parent)}
-    return subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def _commit(work: Path, files: dict[str, bytes]) -> str:
-    for name, content in files.items():
-        (work / name).parent.mkdir(parents=True, exist_ok=True)
-        (work / name).write_bytes(content)
-    _git(work, "add", "-A")
-    _git(work, "commit", "-q", "-m", "change")
-    return _git(work, "rev-parse", "HEAD")
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    path = tmp_path / "w"
-    path.mkdir()
-    _git(path, "init", "-q", "-b", "main")
-    return path
+from tests.gitclient import Work
 
 
 def test_file_names_map_to_languages() -> None:
@@ -56,8 +20,8 @@ def test_file_names_map_to_languages() -> None:
         assert language_of(name) is None, name
 
 
-def test_breakdown_by_bytes_skips_vendored_generated_links_and_submodules(work: Path) -> None:
-    _commit(work, {
+def test_breakdown_by_bytes_skips_vendored_generated_links_and_submodules(work: Work) -> None:
+    work.commit({
         "src/app.py": b"p" * 3000, "src/util.py": b"u" * 1000, "web/index.html": b"h" * 1000,
         "lib.c": b"c" * 500, "lib.h": b"h" * 500, "README.md": b"r" * 200,
         # None of these count:
@@ -66,13 +30,11 @@ def test_breakdown_by_bytes_skips_vendored_generated_links_and_submodules(work: 
         "pkg/vendor/deep.py": b"d" * 100_000, "static/app.min.js": b"m" * 50_000,
         "package-lock.json": b"l" * 50_000, "Cargo.lock": b"l" * 50_000, "yarn.lock": b"l" * 50_000,
     })
-    (work / "link.py").symlink_to("src/app.py")
-    _git(work, "add", "-A")
-    _git(work, "update-index", "--add", "--cacheinfo", "160000,0123456789abcdef0123456789abcdef01234567,sub.py")
-    _git(work, "commit", "-q", "-m", "link and submodule")
-    sha = _git(work, "rev-parse", "HEAD")
+    (work.path / "link.py").symlink_to("src/app.py")
+    work.add_submodule("sub.py", "0123456789abcdef0123456789abcdef01234567")
+    sha = work.commit({}, "link and submodule")
 
-    result = languages(GitRepo(work / ".git"), sha)
+    result = languages(GitRepo(work.path / ".git"), sha)
     assert result.total == 6200
     assert [(s.name, s.size, s.percent) for s in result.shares] == [
         ("Python", 4000, 64.5), ("C", 1000, 16.1), ("HTML", 1000, 16.1), ("Markdown", 200, 3.2),
@@ -81,11 +43,11 @@ def test_breakdown_by_bytes_skips_vendored_generated_links_and_submodules(work: 
     assert all(s.color.startswith("#") and not s.other for s in result.shares)
 
 
-def test_small_languages_fold_into_other_and_results_are_cached(work: Path) -> None:
+def test_small_languages_fold_into_other_and_results_are_cached(work: Work) -> None:
     sizes = {"a.py": 5000, "b.js": 4000, "c.go": 3000, "d.rs": 2000, "e.rb": 1500, "f.java": 1200, "g.kt": 300,
              "h.swift": 200, "i.lua": 3}
-    sha = _commit(work, {name: b"x" * size for name, size in sizes.items()})
-    git = GitRepo(work / ".git")
+    sha = work.commit({name: b"x" * size for name, size in sizes.items()})
+    git = GitRepo(work.path / ".git")
     result = languages(git, sha)
     names = [s.name for s in result.shares]
     assert names == ["Python", "JavaScript", "Go", "Rust", "Ruby", "Java", "Other"]
@@ -96,12 +58,12 @@ def test_small_languages_fold_into_other_and_results_are_cached(work: Path) -> N
 
     # Same tree, same answer from the cache; a new commit with a new tree gets its own.
     assert languages(git, sha) is result
-    tree = _git(work, "rev-parse", f"{sha}^{{tree}}")
+    tree = work.git("rev-parse", f"{sha}^{{tree}}")
     assert objects.get(("languages", str(git.path), tree)) is result
-    newer = _commit(work, {"z.py": b"x" * 10_000})
+    newer = work.commit({"z.py": b"x" * 10_000})
     assert languages(git, newer).shares[0].size == 15_000
 
 
-def test_a_tree_without_code_has_no_languages(work: Path) -> None:
-    sha = _commit(work, {"notes.txt": b"hello\n", "logo.png": b"\x89PNG"})
-    assert languages(GitRepo(work / ".git"), sha).shares == []
+def test_a_tree_without_code_has_no_languages(work: Work) -> None:
+    sha = work.commit({"notes.txt": b"hello\n", "logo.png": b"\x89PNG"})
+    assert languages(GitRepo(work.path / ".git"), sha).shares == []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,56 +12,14 @@ from forge.git.cache import objects
 from forge.git.history import History
 from forge.git.last_commits import last_commits
 from forge.git.repository import GitRepo
-
-ENV = {
-    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "A",
-    "GIT_AUTHOR_EMAIL": "a@example.com",
-    "GIT_COMMITTER_NAME": "A",
-    "GIT_COMMITTER_EMAIL": "a@example.com",
-}
-
-
-class Work:
-    """A working repository whose commits get one-minute-apart dates, so the walk order is fixed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.clock = 1_700_000_000
-        self.git("init", "-q", "-b", "main")
-
-    def git(self, *args: str) -> str:
-        self.clock += 60
-        date = f"{self.clock} +0000"
-        env = {**ENV, "HOME": str(self.path.parent), "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
-        return subprocess.run(["git", *args], cwd=self.path, env=env, check=True, capture_output=True,
-                              text=True).stdout.strip()
-
-    def write(self, files: dict[str, str | None]) -> None:
-        for name, content in files.items():
-            target = self.path / name
-            if content is None:
-                target.unlink()
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(content)
-
-    def commit(self, files: dict[str, str | None], message: str) -> str:
-        self.write(files)
-        self.git("add", "-A")
-        self.git("commit", "-q", "--allow-empty", "-m", message)
-        return self.git("rev-parse", "HEAD")
-
-    def head(self) -> str:
-        return self.git("rev-parse", "HEAD")
+from tests.gitclient import GitClient, Work
 
 
 @pytest.fixture
 def work(tmp_path: Path) -> Work:
-    path = tmp_path / "w"
-    path.mkdir()
-    return Work(path)
+    """Overrides the shared fixture: each git command is dated a minute after the previous one, so the walk order
+    by time is fixed."""
+    return GitClient(tmp_path).new_work("w", clock=1_700_000_000)
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +63,7 @@ def test_files_subdirectories_renames_and_re_added_files(work: Work) -> None:
     work.commit({"gone.txt": None}, "delete gone")
     work.commit({"README.md": "hello\n"}, "touch readme")
     work.commit({"gone.txt": "back\n"}, "re-add gone")
-    work.commit({}, "empty commit")
+    work.commit({}, "empty commit", allow_empty=True)
 
     root = _check_against_git(work)
     assert root == {"README.md": "touch readme", "keep.txt": "initial", "src": "change deep b",
@@ -131,9 +87,8 @@ def test_merges(work: Work) -> None:
     work.git("checkout", "-q", "-b", "other", "HEAD~2")
     work.commit({"b.txt": "b on other\n", "d/y.txt": "y\n"}, "other changes b, adds d/y")
     work.git("checkout", "-q", "main")
-    merge = subprocess.run(["git", "merge", "-q", "--no-edit", "other"], cwd=work.path, capture_output=True,
-                           env={**ENV, "HOME": str(work.path.parent)})
-    assert merge.returncode != 0  # b.txt conflicts
+    merge = work.client.run("merge", "-q", "--no-edit", "other", cwd=work.path)
+    assert not merge.ok  # b.txt conflicts
     work.write({"b.txt": "resolved\n"})
     work.git("add", "-A")
     work.git("commit", "-q", "--no-edit", "-m", "merge other by hand")
@@ -182,7 +137,7 @@ def test_deadline_gives_a_partial_result_that_resumes_and_only_the_full_one_is_c
     for i in range(6):
         work.commit({f"f{i}.txt": "changed\n"}, f"change f{i}")
     for i in range(20):
-        work.commit({}, f"empty {i}")  # nothing changes: these are skipped by the tree id check
+        work.commit({}, f"empty {i}", allow_empty=True)  # nothing changes: these are skipped by the tree id check
     git = GitRepo(work.path / ".git")
     sha = work.head()
     key = ("last-commits", str(git.path), sha, "")

@@ -9,7 +9,7 @@ from forge.git.cache import objects
 from forge.git.repository import GitRepo
 from forge.git.service import GitServiceConfig
 from forge.repos import services as repos
-from tests.factories import PASSWORD, Factory
+from tests.factories import Factory
 from tests.gitclient import GitClient
 
 
@@ -19,8 +19,7 @@ def pushed(git: GitClient, factory: Factory) -> tuple[GitRepo, str, GitServiceCo
     ref = factory.repo(alice)
     files = {f"f{i:02d}.txt": "".join(f"word {n}\n" for n in range(8)) for i in range(12)}
     work = git.init_repo("search-limits", files)
-    push = git.run("push", git.url(f"{ref.full_name}.git", alice.name, PASSWORD), "main", cwd=work)
-    assert push.ok, push.err
+    git.push_to(work, ref)
     settings = factory.settings
     repo = repos.open_git(settings.repos_dir, ref)
     return repo, repo.resolve_commit("main").sha, GitServiceConfig(settings.git_bin, settings.hooks_dir, settings.home)

@@ -98,13 +98,9 @@ def test_promote_and_demote(web: WebClient, factory: Factory, admin: Account) ->
     assert web.post(f"/admin/users/{bob.name}/dance").status_code == 404
 
 
-def test_blocking_signs_the_user_out_and_stops_sign_in(
-    web: WebClient, factory: Factory, admin: Account, server: Any
-) -> None:
+def test_blocking_signs_the_user_out_and_stops_sign_in(web: WebClient, factory: Factory, admin: Account) -> None:
     carol = factory.user()
-    hers = WebClient(server.url)
-    try:
-        hers.login(carol.name, PASSWORD)
+    with web.as_user(carol.name, PASSWORD) as hers:
         assert hers.get("/repo/new").status_code == 200
 
         page = _users_page(carol.name)
@@ -122,8 +118,6 @@ def test_blocking_signs_the_user_out_and_stops_sign_in(
 
         assert submit(web, page, f"/admin/users/{carol.name}/unblock", {"back": page}).status_code == 303
         hers.login(carol.name, PASSWORD)
-    finally:
-        hers.close()
 
     myself = web.post(f"/admin/users/{admin.name}/block")
     assert myself.status_code == 422 and "You cannot block yourself." in myself.text

@@ -17,8 +17,7 @@ def _repo_with_branch(git, factory, private=False):  # type: ignore[no-untyped-d
     work = git.init_repo("arch", {"README.md": "hello\n", "src/app.py": "print('hi')\n"})
     git.run("branch", "release/1.0", cwd=work, check=True)
     git.run("tag", "v1", cwd=work, check=True)
-    git.run("push", git.url(f"{ref.full_name}.git", owner.name, PASSWORD), "main", "release/1.0", "v1", cwd=work,
-            check=True)
+    git.push_to(work, ref, "main", "release/1.0", "v1")
     return owner, ref
 
 

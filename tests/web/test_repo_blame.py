@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
 
 from forge.accounts.models import Account
 from forge.repos.services import RepoRef
-from tests.conftest import LiveServer
 from tests.factories import PASSWORD, Factory
 from tests.gitclient import GitClient
 from tests.webclient import WebClient
@@ -16,35 +14,21 @@ from tests.webclient import WebClient
 SUBMODULE_SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _commit(git: GitClient, work: Path, message: str, author: str, when: str) -> str:
-    env = {"GIT_AUTHOR_NAME": author, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
-    git.run("add", "-A", cwd=work, check=True)
-    git.run("commit", "-q", "-m", message, cwd=work, check=True, env=env)
-    return git.run("rev-parse", "HEAD", cwd=work, check=True).out.strip()
-
-
 def _seed(git: GitClient, factory: Factory, private: bool = False) -> tuple[Account, RepoRef, dict[str, str]]:
     alice = factory.user()
     ref = factory.repo(alice, private=private)
-    work = git.tmp / "blame"
-    git.run("init", "-q", "-b", "main", str(work), check=True)
-    (work / "src").mkdir()
-    (work / "src" / "app.py").write_text('def main():\n    return "one"\n\n\nmain()\n')
-    (work / "data.bin").write_bytes(b"\x00\x01binary\xff" * 20)
-    (work / "big.txt").write_text("x" * 80 + "\n" * 1 + ("y" * 99 + "\n") * 11_000)
-    (work / "empty.txt").write_text("")
-    (work / "link").symlink_to("src/app.py")
-    git.run("add", "-A", cwd=work, check=True)
-    git.run("update-index", "--add", "--cacheinfo", f"160000,{SUBMODULE_SHA},vendor/lib", cwd=work, check=True)
-    (work / "vendor" / "lib").mkdir(parents=True)  # an empty directory is an unpopulated submodule, kept by add -A
-    shas = {"first": _commit(git, work, "first version", "Ann Author", "2025-01-01T00:00:00+00:00")}
-    (work / "src" / "app.py").write_text('def main():\n    return "two"\n\n\nmain()\n')
-    shas["second"] = _commit(git, work, "return two <b>", "Bob Builder", "2025-06-01T00:00:00+00:00")
-    git.run("checkout", "-q", "-b", "feature/x", cwd=work, check=True)
-    (work / "src" / "app.py").write_text('def main():\n    return "two"\n\n\nmain()\nprint("feature")\n')
-    shas["feature"] = _commit(git, work, "feature line", "Cy", "2025-07-01T00:00:00+00:00")
-    push = git.run("push", git.url(f"{ref.full_name}.git", alice.name, PASSWORD), "main", "feature/x", cwd=work)
-    assert push.ok, push.err
+    work = git.new_work("blame")
+    work.write({"src/app.py": 'def main():\n    return "one"\n\n\nmain()\n', "data.bin": b"\x00\x01binary\xff" * 20,
+                "big.txt": "x" * 80 + "\n" * 1 + ("y" * 99 + "\n") * 11_000, "empty.txt": ""})
+    (work.path / "link").symlink_to("src/app.py")
+    work.add_submodule("vendor/lib", SUBMODULE_SHA)
+    shas = {"first": work.commit({}, "first version", author="Ann Author", when="2025-01-01T00:00:00+00:00")}
+    shas["second"] = work.commit({"src/app.py": 'def main():\n    return "two"\n\n\nmain()\n'}, "return two <b>",
+                                 author="Bob Builder", when="2025-06-01T00:00:00+00:00")
+    work.git("checkout", "-q", "-b", "feature/x")
+    shas["feature"] = work.commit({"src/app.py": 'def main():\n    return "two"\n\n\nmain()\nprint("feature")\n'},
+                                  "feature line", author="Cy", when="2025-07-01T00:00:00+00:00")
+    git.push_to(work.path, ref, "main", "feature/x")
     return alice, ref, shas
 
 
@@ -124,16 +108,12 @@ def test_blame_of_things_that_have_no_lines(web: WebClient, factory: Factory, gi
     assert f'href="{base}/blame/main/data.bin"' not in web.get(f"{base}/blob/main/data.bin").text
 
 
-def test_private_repo_blame_is_hidden(web: WebClient, factory: Factory, git: GitClient, server: LiveServer) -> None:
+def test_private_repo_blame_is_hidden(web: WebClient, factory: Factory, git: GitClient) -> None:
     alice, ref, _ = _seed(git, factory, private=True)
     url = f"/{ref.full_name}/blame/main/src/app.py"
     assert web.get(url).status_code == 404  # anonymous
     outsider = factory.user()
     web.login(outsider.name, PASSWORD)
     assert web.get(url).status_code == 404
-    owner = WebClient(server.url)
-    try:
-        owner.login(alice.name, PASSWORD)
+    with web.as_user(alice.name, PASSWORD) as owner:
         assert owner.get(url).status_code == 200
-    finally:
-        owner.close()

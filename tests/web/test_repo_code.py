@@ -35,12 +35,11 @@ SUBMODULE_SHA = "0123456789abcdef0123456789abcdef01234567"
 PAGE_HTML = b"<html><script>alert(document.cookie)</script></html>\n"
 
 
-def _push_content(git: GitClient, url: str) -> Path:
-    """A repository with a README, a subdirectory, several kinds of files, a symlink, a branch with a "/" in
-    its name and a tag, pushed to ``url``."""
-    work = git.tmp / "content"
-    git.run("init", "-q", "-b", "main", str(work), check=True)
-    files: dict[str, bytes] = {
+def _push_content(git: GitClient, ref: RepoRef) -> Path:
+    """A repository with a README, a subdirectory, several kinds of files, a symlink, a submodule, a branch with a
+    "/" in its name and a tag, pushed to ``ref``."""
+    work = git.new_work("content")
+    work.write({
         "README.md": README.encode(),
         "src/app.py": b'"""App."""\n\nimport os\n\n\ndef main() -> None:\n    print("hi")\n',
         "src/README": b"plain source readme\n",
@@ -50,30 +49,24 @@ def _push_content(git: GitClient, url: str) -> Path:
         "data.bin": BINARY,
         "page.html": PAGE_HTML,
         "space name.txt": b"spaces ok\n",
-    }
-    for name, content in files.items():
-        target = work / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-    (work / "link-to-app").symlink_to("src/app.py")
-    git.run("add", "-A", cwd=work, check=True)
-    git.run("update-index", "--add", "--cacheinfo", f"160000,{SUBMODULE_SHA},vendor/lib", cwd=work, check=True)
-    git.run("commit", "-q", "-m", "initial content", cwd=work, check=True)
-    git.run("tag", "v1.0", cwd=work, check=True)
-    git.run("checkout", "-q", "-b", "release/1.0", cwd=work, check=True)
-    git.commit(work, "release-notes.txt", "release only\n", "release notes")
-    git.run("checkout", "-q", "main", cwd=work, check=True)
-    git.commit(work, "later.txt", "after the tag\n", "later change")
-    push = git.run("push", url, "main", "release/1.0", "v1.0", cwd=work)
-    assert push.ok, push.err
-    return work
+    })
+    (work.path / "link-to-app").symlink_to("src/app.py")
+    work.add_submodule("vendor/lib", SUBMODULE_SHA)
+    work.commit({}, "initial content")
+    work.git("tag", "v1.0")
+    work.git("checkout", "-q", "-b", "release/1.0")
+    work.commit({"release-notes.txt": "release only\n"}, "release notes")
+    work.git("checkout", "-q", "main")
+    work.commit({"later.txt": "after the tag\n"}, "later change")
+    git.push_to(work.path, ref, "main", "release/1.0", "v1.0")
+    return work.path
 
 
 @pytest.fixture
 def seeded(factory: Factory, git: GitClient) -> tuple[Account, RepoRef, Path]:
     alice = factory.user()
     ref = factory.repo(alice)
-    work = _push_content(git, git.url(f"{ref.full_name}.git", alice.name, PASSWORD))
+    work = _push_content(git, ref)
     return alice, ref, work
 
 
@@ -219,7 +212,7 @@ def test_raw_files(web: WebClient, seeded: tuple[Account, RepoRef, Path]) -> Non
 
 def test_binary_image_and_large_files(web: WebClient, seeded: tuple[Account, RepoRef, Path],
                                       git: GitClient, factory: Factory) -> None:
-    alice, ref, work = seeded
+    _, ref, work = seeded
     base = f"/{ref.full_name}"
     binary = web.get(f"{base}/blob/main/data.bin")
     assert binary.status_code == 200
@@ -231,10 +224,8 @@ def test_binary_image_and_large_files(web: WebClient, seeded: tuple[Account, Rep
     assert f'<img class="blob-image" src="{base}/raw/main/logo.png"' in image.text
 
     big = b"x" * 1000 + b"\n"
-    (work / "big.txt").write_bytes(big * 1100)  # just over 1 MiB
-    git.run("add", "-A", cwd=work, check=True)
-    git.run("commit", "-q", "-m", "big file", cwd=work, check=True)
-    assert git.run("push", git.url(f"{ref.full_name}.git", alice.name, PASSWORD), "main", cwd=work).ok
+    git.commit(work, "big.txt", big * 1100, "big file")  # just over 1 MiB
+    git.push_to(work, ref)
     large = web.get(f"{base}/blob/main/big.txt")
     assert large.status_code == 200
     assert "too large to show" in large.text and '<table class="blob-lines' not in large.text
@@ -259,7 +250,7 @@ def test_unknown_ref_and_path_are_404(web: WebClient, seeded: tuple[Account, Rep
 def test_private_repo_code_is_hidden(web: WebClient, factory: Factory, git: GitClient) -> None:
     alice = factory.user()
     ref = factory.repo(alice, private=True)
-    _push_content(git, git.url(f"{ref.full_name}.git", alice.name, PASSWORD))
+    _push_content(git, ref)
     base = f"/{ref.full_name}"
     paths = [f"{base}/tree/main", f"{base}/tree/main/src", f"{base}/blob/main/README.md",
              f"{base}/raw/main/README.md", f"{base}/raw/main/latin1.txt?download=1"]
@@ -273,12 +264,8 @@ def test_private_repo_code_is_hidden(web: WebClient, factory: Factory, git: GitC
     for path in paths:
         assert web.get(path).status_code == 404, path
 
-    owner = WebClient(str(web.client.base_url))
-    try:
-        owner.login(alice.name, PASSWORD)
+    with web.as_user(alice.name, PASSWORD) as owner:
         for path in paths:
             assert owner.get(path).status_code == 200, path
         raw = owner.get(f"{base}/raw/main/README.md")
         assert raw.content == README.encode() and "private" in raw.headers["cache-control"]
-    finally:
-        owner.close()

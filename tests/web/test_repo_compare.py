@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from tests.factories import PASSWORD
 from tests.gitclient import GitClient
-
-
-def _push(git: GitClient, work: Path, owner: Any, repo: Any, *refs: str) -> None:
-    url = git.url(f"{owner.name}/{repo.repo.name}.git", owner.name, PASSWORD)
-    res = git.run("push", url, *(refs or ("main",)), cwd=work)
-    assert res.ok, res.err
 
 
 def _rows(html: str) -> list[str]:
@@ -41,7 +34,7 @@ def test_three_dots_show_what_head_brings_two_dots_the_direct_diff(git, factory,
     alice = factory.user()
     ref = factory.repo(alice)
     work = _diverged(git, "cmp")
-    _push(git, work, alice, ref, "main", "release/1.0", "v1.0")
+    git.push_to(work, ref, "main", "release/1.0", "v1.0")
     base = f"/{alice.name}/{ref.repo.name}"
 
     three = web.get(f"{base}/compare/main...release/1.0")
@@ -75,7 +68,7 @@ def test_three_dots_show_what_head_brings_two_dots_the_direct_diff(git, factory,
 def test_form_redirects_and_defaults(git, factory, web):  # type: ignore[no-untyped-def]
     alice = factory.user()
     ref = factory.repo(alice)
-    _push(git, _diverged(git, "form"), alice, ref, "main", "release/1.0", "v1.0")
+    git.push_to(_diverged(git, "form"), ref, "main", "release/1.0", "v1.0")
     base = f"/{alice.name}/{ref.repo.name}"
 
     form = web.get(f"{base}/compare")
@@ -96,7 +89,7 @@ def test_unknown_sides_identical_refs_and_bad_specs(git, factory, web):  # type:
     ref = factory.repo(alice)
     work = _diverged(git, "bad")
     git.run("branch", "same-as-main", cwd=work, check=True)
-    _push(git, work, alice, ref, "main", "release/1.0", "same-as-main")
+    git.push_to(work, ref, "main", "release/1.0", "same-as-main")
     base = f"/{alice.name}/{ref.repo.name}"
 
     missing_base = web.get(f"{base}/compare/nope...main")
@@ -122,7 +115,7 @@ def test_unrelated_histories_are_compared_directly(git, factory, web):  # type: 
     git.run("checkout", "-q", "--orphan", "pages", cwd=work, check=True)
     git.run("rm", "-q", "-rf", ".", cwd=work, check=True)
     git.commit(work, "index.html", "<p>hi</p>\n", "pages root")
-    _push(git, work, alice, ref, "main", "pages")
+    git.push_to(work, ref, "main", "pages")
     base = f"/{alice.name}/{ref.repo.name}"
 
     page = web.get(f"{base}/compare/main...pages")
@@ -139,7 +132,7 @@ def test_long_comparisons_list_the_newest_commits(git, factory, web):  # type: i
     git.run("branch", "start", cwd=work, check=True)
     for i in range(1, 261):
         git.run("commit", "-q", "--allow-empty", "-m", f"step {i}", cwd=work, check=True)
-    _push(git, work, alice, ref, "main", "start")
+    git.push_to(work, ref, "main", "start")
     page = web.get(f"/{alice.name}/{ref.repo.name}/compare/start...main")
     assert page.status_code == 200
     rows = _rows(page.text)
@@ -151,7 +144,7 @@ def test_private_repository_compare_is_hidden(git, factory, web):  # type: ignor
     alice = factory.user()
     stranger = factory.user()
     ref = factory.repo(alice, private=True)
-    _push(git, _diverged(git, "secret"), alice, ref, "main", "release/1.0")
+    git.push_to(_diverged(git, "secret"), ref, "main", "release/1.0")
     base = f"/{alice.name}/{ref.repo.name}"
     urls = [f"{base}/compare", f"{base}/compare/main...release/1.0", f"{base}/compare/main..release/1.0",
             f"{base}/compare?base=main&head=release/1.0", f"{base}/compare/release/1.0",

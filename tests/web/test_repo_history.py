@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from tests.factories import PASSWORD
 from tests.gitclient import GitClient
-
-
-def _push(git: GitClient, work: Path, owner: Any, repo: Any, *refs: str) -> None:
-    url = git.url(f"{owner.name}/{repo.repo.name}.git", owner.name, PASSWORD)
-    res = git.run("push", url, *(refs or ("main",)), cwd=work)
-    assert res.ok, res.err
 
 
 def _rows(html: str) -> list[str]:
@@ -26,7 +19,7 @@ def test_history_is_newest_first_and_paginated(git, factory, web):  # type: igno
     work = git.init_repo("many")
     for i in range(1, 60):
         git.run("commit", "-q", "--allow-empty", "-m", f"step {i}", cwd=work, check=True)
-    _push(git, work, alice, ref)
+    git.push_to(work, ref)
     base = f"/{alice.name}/{ref.repo.name}"
 
     page1 = web.get(f"{base}/commits/main")
@@ -57,7 +50,7 @@ def test_path_history_on_a_branch_with_a_slash(git, factory, web):  # type: igno
     (work / "src" / "app.py").write_text("print(2)\n")
     git.run("commit", "-qam", "change app", cwd=work, check=True)
     git.commit(work, "other.txt", "o\n", "add other")
-    _push(git, work, alice, ref, "main", "feature/x")
+    git.push_to(work, ref, "main", "feature/x")
     base = f"/{alice.name}/{ref.repo.name}"
 
     whole = web.get(f"{base}/commits/feature/x")
@@ -95,7 +88,7 @@ def test_commit_page_shows_each_kind_of_change(git, factory, web):  # type: igno
     git.run("add", "-A", cwd=work, check=True)
     git.run("commit", "-q", "-m", "many changes\n\nWith a body line.", cwd=work, check=True)
     sha = git.run("rev-parse", "HEAD", cwd=work).out.strip()
-    _push(git, work, alice, ref)
+    git.push_to(work, ref)
     base = f"/{alice.name}/{ref.repo.name}"
 
     page = web.get(f"{base}/commit/{sha}")
@@ -137,7 +130,7 @@ def test_ignore_whitespace_hides_whitespace_only_changes(git, factory, web):  # 
     (work / "b.txt").write_text("y\n")
     git.run("commit", "-qam", "reindent", cwd=work, check=True)
     sha = git.run("rev-parse", "HEAD", cwd=work).out.strip()
-    _push(git, work, alice, ref)
+    git.push_to(work, ref)
     base = f"/{alice.name}/{ref.repo.name}"
 
     full = web.get(f"{base}/commit/{sha}")
@@ -151,7 +144,7 @@ def test_ignore_whitespace_hides_whitespace_only_changes(git, factory, web):  # 
 def test_unknown_commit_is_404_naming_it(git, factory, web):  # type: ignore[no-untyped-def]
     alice = factory.user()
     ref = factory.repo(alice)
-    _push(git, git.init_repo("unk"), alice, ref)
+    git.push_to(git.init_repo("unk"), ref)
     base = f"/{alice.name}/{ref.repo.name}"
     for sha in ("deadbeefdeadbeefdeadbeefdeadbeefdeadbeef", "zzzz"):
         page = web.get(f"{base}/commit/{sha}")
@@ -164,7 +157,7 @@ def test_private_repo_history_is_hidden_from_strangers(git, factory, web):  # ty
     stranger = factory.user()
     ref = factory.repo(alice, private=True)
     work = git.init_repo("secret", {"secret.txt": "classified\n"})
-    _push(git, work, alice, ref)
+    git.push_to(work, ref)
     sha = git.run("rev-parse", "HEAD", cwd=work).out.strip()
     base = f"/{alice.name}/{ref.repo.name}"
     urls = [f"{base}/commits", f"{base}/commits/main", f"{base}/commits/main/secret.txt", f"{base}/commit/{sha}"]
@@ -219,7 +212,7 @@ def test_split_view_pairs_changed_lines_and_keeps_other_options(git, factory, we
     ref = factory.repo(alice)
     work = git.init_repo("split", {"f.txt": "keep\nold1\nold2\nmid\n", "g.txt": "g\n"})
     sha = git.commit(work, "f.txt", "keep\nnew1\nnew2\nnew3\nmid\n", "edit f")
-    _push(git, work, alice, ref)
+    git.push_to(work, ref)
     base = f"/{alice.name}/{ref.repo.name}/commit/{sha}"
 
     unified = web.get(f"{base}?w=1")
@@ -252,7 +245,7 @@ def test_files_fold_and_a_large_file_links_to_its_own_page(git, factory, web):  
     git.run("add", "-A", cwd=work, check=True)
     git.run("commit", "-qm", "big and small", cwd=work, check=True)
     sha = _head(git, work)
-    _push(git, work, alice, ref)
+    git.push_to(work, ref)
     base = f"/{alice.name}/{ref.repo.name}"
 
     page = web.get(f"{base}/commit/{sha}")
@@ -289,7 +282,7 @@ def test_commit_page_lists_branches_and_tags_that_contain_it(git, factory, web):
     git.run("checkout", "-q", "-b", "feature/x", cwd=work, check=True)
     side = git.commit(work, "side.txt", "s\n", "side work")
     git.run("checkout", "-q", "main", cwd=work, check=True)
-    _push(git, work, alice, ref, "main", "feature/x", "v1.0")
+    git.push_to(work, ref, "main", "feature/x", "v1.0")
     base = f"/{alice.name}/{ref.repo.name}"
 
     text = web.get(f"{base}/commit/{root}").text
@@ -315,7 +308,7 @@ def test_file_history_follows_renames(git, factory, web):  # type: ignore[no-unt
     (work / "docs" / "third.txt").write_text(body + "more\nand more\n")
     git.run("add", "-A", cwd=work, check=True)
     git.run("commit", "-qm", "move to docs and edit", cwd=work, check=True)
-    _push(git, work, alice, ref)
+    git.push_to(work, ref)
     base = f"/{alice.name}/{ref.repo.name}"
 
     page = web.get(f"{base}/commits/main/docs/third.txt")
@@ -341,7 +334,7 @@ def test_files_past_the_page_limit_are_listed_with_links(git, factory, web):  # 
     git.run("add", "-A", cwd=work, check=True)
     git.run("commit", "-qm", "205 files", cwd=work, check=True)
     sha = _head(git, work)
-    _push(git, work, alice, ref)
+    git.push_to(work, ref)
     base = f"/{alice.name}/{ref.repo.name}/commit/{sha}"
 
     text = web.get(base).text

@@ -7,7 +7,6 @@ import html
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -32,50 +31,29 @@ def _rows(page: str) -> dict[str, tuple[str, str, str, str, str]]:
             for m in _ROW_RE.findall(page)}
 
 
-def _commit(git: GitClient, work: Path, message: str, date: str, files: dict[str, str | None]) -> str:
-    for name, content in files.items():
-        target = work / name
-        if content is None:
-            target.unlink()
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content)
-    git.run("add", "--all", "--", *files, cwd=work, check=True)
-    env = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
-    git.run("commit", "-q", "-m", message, cwd=work, check=True, env=env)
-    return git.run("rev-parse", "HEAD", cwd=work, check=True).out.strip()
-
-
-def _push_history(git: GitClient, ref: RepoRef, owner: Account) -> dict[str, str]:
+def _push_history(git: GitClient, ref: RepoRef) -> dict[str, str]:
     """Commits a month apart touching different entries, a symlink, a submodule, a branch with a "/" and a tag;
     returns each commit's id by message."""
-    work = git.tmp / f"home-{ref.repo.name}"
-    git.run("init", "-q", "-b", "main", str(work), check=True)
+    work = git.new_work(f"home-{ref.repo.name}")
     shas = {}
-    shas["initial"] = _commit(git, work, "initial", "2025-01-01T00:00:00+00:00", {
+    shas["initial"] = work.commit({
         "README.md": "# Home test\n\nWelcome.\n", "LICENSE": "MIT\n", "src/app.py": "print(1)\n" * 40,
         "src/util.js": "let x = 1;\n" * 10, "docs/guide.md": "# Guide\n", "my notes/a b.txt": "notes\n",
         "my notes/c.txt": "c\n",
-    })
-    (work / "link-to-app").symlink_to("src/app.py")
-    git.run("add", "-A", cwd=work, check=True)
-    # A submodule is only an index entry (its files live elsewhere), so it is staged after "add -A".
-    git.run("update-index", "--add", "--cacheinfo", f"160000,{SUBMODULE_SHA},vendor/lib", cwd=work, check=True)
-    date = {"GIT_AUTHOR_DATE": "2025-02-01T00:00:00+00:00", "GIT_COMMITTER_DATE": "2025-02-01T00:00:00+00:00"}
-    git.run("commit", "-q", "-m", "link <and> submodule", cwd=work, check=True, env=date)
-    shas["link <and> submodule"] = git.run("rev-parse", "HEAD", cwd=work, check=True).out.strip()
-    shas["change the app"] = _commit(git, work, "change the app", "2025-03-01T00:00:00+00:00",
-                                     {"src/app.py": "print(2)\n" * 40, "my notes/c.txt": "c2\n"})
-    shas["rewrite readme"] = _commit(git, work, "rewrite readme", "2025-04-01T00:00:00+00:00",
-                                     {"README.md": "# Home test\n\nWelcome back.\n"})
-    git.run("tag", "v1.0", cwd=work, check=True)
-    git.run("checkout", "-q", "-b", "feature/x", cwd=work, check=True)
-    shas["feature work"] = _commit(git, work, "feature work", "2025-05-01T00:00:00+00:00",
-                                   {"docs/guide.md": "# Guide\n\nMore.\n"})
-    git.run("checkout", "-q", "main", cwd=work, check=True)
-    url = git.url(f"{ref.full_name}.git", owner.name, PASSWORD)
-    push = git.run("push", url, "main", "feature/x", "v1.0", cwd=work)
-    assert push.ok, push.err
+    }, "initial", when="2025-01-01T00:00:00+00:00")
+    (work.path / "link-to-app").symlink_to("src/app.py")
+    work.add_submodule("vendor/lib", SUBMODULE_SHA)
+    shas["link <and> submodule"] = work.commit({}, "link <and> submodule", when="2025-02-01T00:00:00+00:00")
+    shas["change the app"] = work.commit({"src/app.py": "print(2)\n" * 40, "my notes/c.txt": "c2\n"},
+                                         "change the app", when="2025-03-01T00:00:00+00:00")
+    shas["rewrite readme"] = work.commit({"README.md": "# Home test\n\nWelcome back.\n"}, "rewrite readme",
+                                         when="2025-04-01T00:00:00+00:00")
+    work.git("tag", "v1.0")
+    work.git("checkout", "-q", "-b", "feature/x")
+    shas["feature work"] = work.commit({"docs/guide.md": "# Guide\n\nMore.\n"}, "feature work",
+                                       when="2025-05-01T00:00:00+00:00")
+    work.git("checkout", "-q", "main")
+    git.push_to(work.path, ref, "main", "feature/x", "v1.0")
     return shas
 
 
@@ -83,7 +61,7 @@ def _push_history(git: GitClient, ref: RepoRef, owner: Account) -> dict[str, str
 def seeded(factory: Factory, git: GitClient) -> tuple[Account, RepoRef, dict[str, str]]:
     alice = factory.user()
     ref = factory.repo(alice)
-    return alice, ref, _push_history(git, ref, alice)
+    return alice, ref, _push_history(git, ref)
 
 
 def _when(day: str) -> datetime:
@@ -188,7 +166,7 @@ def test_pages_that_do_not_wait_fill_in_later(web: WebClient, factory: Factory, 
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     alice = factory.user()
     ref = factory.repo(alice)
-    shas = _push_history(git, ref, alice)
+    shas = _push_history(git, ref)
     base = f"/{ref.full_name}"
     # No time at all for the walk: the page gets what the first commit gives and renders.
     monkeypatch.setattr(repo_code, "LAST_COMMITS_WAIT_S", 0.0)
@@ -219,7 +197,7 @@ def test_pages_that_do_not_wait_fill_in_later(web: WebClient, factory: Factory, 
 
     # The home page behaves the same on another repository that was never listed.
     other = factory.repo(alice)
-    _push_history(git, other, alice)
+    _push_history(git, other)
     home = web.get(f"/{other.full_name}")
     assert "commits-pending" in home.text and f'href="/{other.full_name}?wait=1"' in home.text
     full = web.get(f"/{other.full_name}?wait=1")
@@ -236,11 +214,9 @@ def test_home_of_an_empty_repository_and_of_one_without_its_default_branch(
 
     # A commit without any file: an empty listing, said in words.
     bare = factory.repo(alice)
-    work = git.tmp / "no-files"
-    git.run("init", "-q", "-b", "main", str(work), check=True)
-    git.run("commit", "-q", "--allow-empty", "-m", "nothing yet", cwd=work, check=True)
-    push = git.run("push", git.url(f"{bare.full_name}.git", alice.name, PASSWORD), "main", cwd=work)
-    assert push.ok, push.err
+    empty_commit = git.new_work("no-files")
+    empty_commit.commit({}, "nothing yet", allow_empty=True)
+    git.push_to(empty_commit.path, bare)
     for path in (f"/{bare.full_name}", f"/{bare.full_name}/tree/main"):
         page = web.get(path)
         assert page.status_code == 200 and "This directory is empty." in page.text, path
@@ -251,19 +227,17 @@ def test_home_of_an_empty_repository_and_of_one_without_its_default_branch(
     # Only a "dev" branch was pushed: the home page shows it rather than failing on the missing "main".
     other = factory.repo(alice)
     work = git.init_repo("only-dev", {"main.go": "package main\n"}, branch="dev")
-    push = git.run("push", git.url(f"{other.full_name}.git", alice.name, PASSWORD), "dev", cwd=work)
-    assert push.ok, push.err
+    git.push_to(work, other, "dev")
     page = web.get(f"/{other.full_name}")
     assert page.status_code == 200
     assert _rows(page.text)["main.go"][1] == "initial commit"
     assert "<strong>dev</strong>" in page.text and '<span class="lang-name">Go</span>' in page.text
 
 
-def test_private_repository_pages_are_hidden(web: WebClient, factory: Factory, git: GitClient,
-                                             server: object) -> None:
+def test_private_repository_pages_are_hidden(web: WebClient, factory: Factory, git: GitClient) -> None:
     alice = factory.user()
     ref = factory.repo(alice, private=True)
-    _push_history(git, ref, alice)
+    _push_history(git, ref)
     base = f"/{ref.full_name}"
     paths = [base, f"{base}/tree/main", f"{base}/tree/main/src", f"{base}/tree-commits/main",
              f"{base}/tree-commits/main/src", f"{base}/tree-commits/feature/x/docs"]
@@ -277,13 +251,9 @@ def test_private_repository_pages_are_hidden(web: WebClient, factory: Factory, g
         resp = web.get(path)
         assert resp.status_code == 404, path
         assert "rewrite readme" not in resp.text
-    owner = WebClient(str(web.client.base_url))
-    try:
-        owner.login(alice.name, PASSWORD)
+    with web.as_user(alice.name, PASSWORD) as owner:
         for path in paths:
             assert owner.get(path).status_code == 200, path
         data = owner.get(f"{base}/tree-commits/main")
         assert "private" in data.headers["cache-control"]
         assert json.loads(data.text)["complete"] is True
-    finally:
-        owner.close()

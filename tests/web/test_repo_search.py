@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
 
 from forge.repos import services as repos
 from forge.repos.services import RepoRef
-from tests.conftest import LiveServer
 from tests.factories import PASSWORD, Factory, unique
 from tests.gitclient import GitClient
 from tests.webclient import WebClient
-
-
-def _push(git: GitClient, ref: RepoRef, work: Path, *refs: str) -> None:
-    push = git.run("push", git.url(f"{ref.full_name}.git", ref.owner.name, PASSWORD), *refs, cwd=work)
-    assert push.ok, push.err
 
 
 def _seed(git: GitClient, factory: Factory, private: bool = False) -> RepoRef:
@@ -37,7 +30,7 @@ def _seed(git: GitClient, factory: Factory, private: bool = False) -> RepoRef:
     git.run("tag", "v1", cwd=work, check=True)
     git.run("checkout", "-q", "-b", "feature/x", cwd=work, check=True)
     git.commit(work, "feature.txt", "only on the feature needle branch\n", "feature")
-    _push(git, ref, work, "main", "feature/x", "v1")
+    git.push_to(work, ref, "main", "feature/x", "v1")
     return ref
 
 
@@ -135,7 +128,7 @@ def test_search_form_and_bad_input(web: WebClient, factory: Factory, git: GitCli
     assert "nothing to search yet" in web.get(f"/{bare.full_name}/search", params={"q": "needle"}).text
 
 
-def test_private_repo_search_is_hidden(web: WebClient, factory: Factory, git: GitClient, server: LiveServer) -> None:
+def test_private_repo_search_is_hidden(web: WebClient, factory: Factory, git: GitClient) -> None:
     ref = _seed(git, factory, private=True)
     url = f"/{ref.full_name}/search?q=needle"
     assert web.get(url).status_code == 404  # anonymous
@@ -143,12 +136,8 @@ def test_private_repo_search_is_hidden(web: WebClient, factory: Factory, git: Gi
     web.login(outsider.name, PASSWORD)
     assert web.get(url).status_code == 404
     assert web.get(url + "&type=files").status_code == 404
-    owner = WebClient(server.url)
-    try:
-        owner.login(ref.owner.name, PASSWORD)
+    with web.as_user(ref.owner.name, PASSWORD) as owner:
         assert "find_<mark>needle</mark>" in owner.get(url).text.replace("NEEDLE", "needle")
-    finally:
-        owner.close()
 
 
 # --- site-wide repository search ----------------------------------------------------------------------------
@@ -207,7 +196,7 @@ def test_global_search_paginates(web: WebClient, factory: Factory) -> None:
     assert web.get("/explore/repos", params={"q": word, "page": "x"}).status_code == 200
 
 
-def test_global_search_never_lists_hidden_private_repos(web: WebClient, factory: Factory, server: LiveServer) -> None:
+def test_global_search_never_lists_hidden_private_repos(web: WebClient, factory: Factory) -> None:
     word = unique("secret")
     owner = factory.user()
     public = factory.repo(owner, f"{word}-public")
@@ -226,12 +215,8 @@ def test_global_search_never_lists_hidden_private_repos(web: WebClient, factory:
     assert _names(web.get("/explore/repos", params={"q": f"topic:{word}"}).text) == []
 
     for viewer in (owner, collaborator):
-        client = WebClient(server.url)
-        try:
-            client.login(viewer.name, PASSWORD)
+        with web.as_user(viewer.name, PASSWORD) as client:
             assert set(_names(client.get("/explore/repos", params={"q": word}).text)) == {
                 public.full_name,
                 private.full_name,
             }
-        finally:
-            client.close()

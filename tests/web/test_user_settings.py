@@ -349,12 +349,8 @@ def test_sessions_revoke_one_and_others(server: LiveServer, factory: Factory) ->
 
         # Someone else's session id is not found.
         intruder = factory.user()
-        stranger = WebClient(server.url)
-        try:
-            stranger.login(intruder.name, PASSWORD)
+        with alpha.as_user(intruder.name, PASSWORD) as stranger:
             assert stranger.post(f"/settings/sessions/{ids['TestBrowser-gamma']}/delete").status_code == 404
-        finally:
-            stranger.close()
         assert gamma.get("/settings/profile").status_code == 200
 
         resp = alpha.post("/settings/sessions/others/delete")

@@ -20,7 +20,7 @@ from forge.git import trees
 from forge.git.blame import Blame, BlameHunk, blame_file
 from forge.git.service import GitServiceConfig
 from forge.markup import highlight_lines
-from web.routes.repo_code import _open, _page_ctx, _size_parts, code_url
+from web.routes.repo_code import _open, code_url, file_page_context
 from web.state import settings_of
 from web.templating import render
 
@@ -65,33 +65,19 @@ async def blame_page(request: Request) -> Response:
     config = GitServiceConfig(settings.git_bin, settings.hooks_dir, settings.home)
 
     def load() -> dict[str, Any] | str:
-        if trees.path_kind(git, loc) == "tree":
-            return code_url(full_name, "tree", loc.ref, loc.path)
-        info = trees.read_file(git, loc)
-        page = _page_ctx(ctx, git, loc, "blame")
-        raw_url = code_url(full_name, "raw", loc.ref, loc.path)
-        page.update(
-            file=info,
-            raw_url=raw_url,
-            download_url=raw_url + "?download=1",
-            blob_url=code_url(full_name, "blob", loc.ref, loc.path),
-            history_url=code_url(full_name, "commits", loc.ref, loc.path),
-            size=_size_parts(info.size),
-        )
-        if info.kind == "commit":
-            page["mode"] = "submodule"
-        elif info.kind == "link":
-            page["mode"] = "link"
-        elif info.too_large:
-            page["mode"] = "too_large"
-        elif info.is_binary:
-            page["mode"] = "binary"
-        else:
-            blame = blame_file(config, git, loc.commit.sha, loc.path)
-            text = info.text()
-            page["mode"] = "blame"
-            page["line_count"] = blame.line_count
-            page["hunks"] = _hunk_views(full_name, blame, _file_lines(info.name, text, blame.line_count))
+        page = file_page_context(ctx, git, loc, "blame")
+        if isinstance(page, str):
+            return page
+        info: trees.FileInfo = page["file"]
+        if page["mode"] == "image":
+            # Blame has no image view: a binary image gets the binary notice, a text one (SVG) is blamed as text.
+            page["mode"] = "too_large" if info.too_large else "binary" if info.is_binary else ""
+        if page["mode"]:
+            return page
+        blame = blame_file(config, git, loc.commit.sha, loc.path)
+        page["mode"] = "blame"
+        page["line_count"] = blame.line_count
+        page["hunks"] = _hunk_views(full_name, blame, _file_lines(info.name, info.text(), blame.line_count))
         return page
 
     result = await run_in_threadpool(load)

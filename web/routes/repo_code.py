@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from markupsafe import Markup
 from sqlmodel import Session
@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 from forge.errors import NotFound
 from forge.git import archive as archives
 from forge.git import trees
-from forge.git.counts import commit_count
+from forge.git.counts import commit_count, is_capped
 from forge.git.languages import languages
 from forge.git.last_commits import LastCommits, last_commits
 from forge.git.repository import CommitInfo, GitRepo, TreeEntry
@@ -55,6 +55,9 @@ LAST_COMMITS_WAIT_S = 0.4
 # The most a single request spends on them, even when asked to wait: a pathological directory finishes over
 # several requests (the walk resumes where the previous one stopped) instead of holding a worker for minutes.
 LAST_COMMITS_MAX_S = 30.0
+# Entries listed on a directory page, as on GitHub: a 25,000-file directory would otherwise be a 9 MiB page that
+# browsers struggle to lay out. The rest are reachable through the file-name search the page links to.
+MAX_LISTED = 1_000
 
 
 def code_url(full_name: str, view: str, ref: str, path: str = "") -> str:
@@ -130,8 +133,12 @@ def listing_context(full_name: str, loc: trees.Location, entries: list[TreeEntry
                     page_url: str) -> dict[str, Any]:
     """What repo/file_list.html needs besides the README: the rows, and how to get missing last commits
     (``page_url``, already percent-encoded, is reloaded with ?wait=1 when there is no script)."""
+    shown = entries[:MAX_LISTED]
     return {
-        "rows": entry_rows(full_name, loc.ref, loc.path, entries, commit_cells(full_name, last)),
+        "rows": entry_rows(full_name, loc.ref, loc.path, shown, commit_cells(full_name, last)),
+        "omitted": len(entries) - len(shown),
+        "find_url": f"/{full_name}/search?" + urlencode({"type": "files", "ref": loc.ref,
+                                                          "q": loc.path + "/" if loc.path else ""}),
         "commits_complete": last.complete,
         "commits_url": code_url(full_name, "tree-commits", loc.ref, loc.path),
         "wait_url": page_url + "?wait=1",
@@ -270,6 +277,7 @@ def home_context(git: GitRepo, full_name: str, default_branch: str, wait: bool) 
     menu = ref_menu(git, full_name, "tree", "")
     counts = {
         "commits": commit_count(git, loc.commit.sha),
+        "commits_capped": is_capped(commit_count(git, loc.commit.sha)),
         "commits_url": code_url(full_name, "commits", rev),
         "branches": len(menu["branch_links"]),
         "branches_url": f"/{full_name}/branches",
@@ -306,48 +314,64 @@ def _symlink_url(full_name: str, loc: trees.Location, target: str) -> str | None
     return code_url(full_name, "blob", loc.ref, joined)
 
 
+def file_page_context(ctx: dict[str, Any], git: GitRepo, loc: trees.Location, view: str) -> dict[str, Any] | str:
+    """What every page about one file (the file view, blame) shows above its body: the code nav, the file's size
+    and the links to its other views, and a first ``mode`` ("submodule", "link", "image", "too_large", "binary", or
+    "" for a text file the page renders its own way). A directory is a redirect (the URL returned) to its tree."""
+    full_name = ctx["ref"].full_name
+    if trees.path_kind(git, loc) == "tree":
+        return code_url(full_name, "tree", loc.ref, loc.path)
+    info = trees.read_file(git, loc)
+    page = _page_ctx(ctx, git, loc, view)
+    raw_url = code_url(full_name, "raw", loc.ref, loc.path)
+    page.update(
+        file=info,
+        view=view,
+        raw_url=raw_url,
+        download_url=raw_url + "?download=1",
+        blob_url=code_url(full_name, "blob", loc.ref, loc.path),
+        blame_url=code_url(full_name, "blame", loc.ref, loc.path),
+        history_url=code_url(full_name, "commits", loc.ref, loc.path),
+        size=_size_parts(info.size),
+        is_markdown=is_markdown(info.name),
+        mode="",
+    )
+    if info.kind == "commit":
+        page["mode"] = "submodule"
+    elif info.kind == "link":
+        page["mode"] = "link"
+        page["link_url"] = _symlink_url(full_name, loc, info.link_target or "")
+    elif posixpath.splitext(info.name.lower())[1] in IMAGE_TYPES:
+        page["mode"] = "image"
+    elif info.too_large:
+        page["mode"] = "too_large"
+    elif info.is_binary:
+        page["mode"] = "binary"
+    return page
+
+
 async def blob_page(request: Request) -> Response:
     ctx, git, loc = await _open(request)
     full_name = ctx["ref"].full_name
     plain = request.query_params.get("plain") == "1"
 
     def load() -> dict[str, Any] | str:
-        if trees.path_kind(git, loc) == "tree":
-            return code_url(full_name, "tree", loc.ref, loc.path)
-        info = trees.read_file(git, loc)
-        page = _page_ctx(ctx, git, loc, "blob")
-        raw_url = code_url(full_name, "raw", loc.ref, loc.path)
-        page.update(
-            file=info,
-            raw_url=raw_url,
-            download_url=raw_url + "?download=1",
-            blob_url=code_url(full_name, "blob", loc.ref, loc.path),
-            history_url=code_url(full_name, "commits", loc.ref, loc.path),
-            size=_size_parts(info.size),
-            mode="text",
-            plain=plain,
-        )
-        extension = posixpath.splitext(info.name.lower())[1]
-        if info.kind == "commit":
-            page["mode"] = "submodule"
-        elif info.kind == "link":
-            page["mode"] = "link"
-            page["link_url"] = _symlink_url(full_name, loc, info.link_target or "")
-        elif extension in IMAGE_TYPES:
-            page["mode"] = "image"
-        elif info.too_large:
-            page["mode"] = "too_large"
-        elif info.is_binary:
-            page["mode"] = "binary"
-        elif is_markdown(info.name) and not plain:
+        page = file_page_context(ctx, git, loc, "blob")
+        if isinstance(page, str):
+            return page
+        page["plain"] = plain
+        if page["mode"]:
+            return page
+        info: trees.FileInfo = page["file"]
+        if page["is_markdown"] and not plain:
             page["mode"] = "markdown"
             base = code_url(full_name, "blob", loc.ref, loc.parent) + "/"
             page["rendered"] = render_markdown(
                 info.text(), link_base=base, image_base=code_url(full_name, "raw", loc.ref, loc.parent) + "/"
             )
         else:
+            page["mode"] = "text"
             page["lines"] = highlight_lines(info.name, info.text())
-        page["is_markdown"] = is_markdown(info.name)
         return page
 
     result = await run_in_threadpool(load)
