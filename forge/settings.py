@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(
         default=True, description="Apply database migrations when the app starts (`forge serve` does it once itself)."
     )
+    ci_runner_lost_after: int = Field(
+        default=60, ge=5, description="Seconds without a call from a runner about a running job before it fails."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,7 @@ KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
 METHOD_MAP = [
     ("forge/**.py", "python"),
     ("web/**.py", "python"),
+    ("ci/**.py", "python"),
     ("web/templates/**.html", "jinja2"),
 ]
 OPTIONS = {"web/templates/**.html": {"extensions": "jinja2.ext.i18n"}}

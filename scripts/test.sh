@@ -22,7 +22,8 @@ for var in $(compgen -e | grep '^FORGE_' || true); do
     [ "$var" = FORGE_TEST_DATABASE_URL ] || unset "$var"
 done
 
-ensure_apt git chromium postgresql
+# busybox-static: the CI tests build their job image from it with `docker import` (there is no image registry).
+ensure_apt git chromium postgresql busybox-static
 ensure_venv
 ensure_installed test
 cd "$REPO_ROOT"
@@ -30,6 +31,8 @@ cd "$REPO_ROOT"
 command -v git >/dev/null 2>&1 || die "git is not installed"
 # The browser tests only skip when Chromium is missing; here it must be present so they really run.
 [ -x "$CHROMIUM" ] || die "$CHROMIUM is missing (apt-get install chromium)"
+# The CI tests run jobs in real containers; like the browser, Docker must be there so they really run.
+docker info >/dev/null 2>&1 || die "the Docker Engine does not answer (docker info failed); the CI tests need it"
 
 FAILED=()
 RESULTS=()

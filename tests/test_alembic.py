@@ -43,3 +43,29 @@ def test_postgresql_database_matches_the_models() -> None:
     url = os.environ["FORGE_TEST_DATABASE_URL"]
     migrate.upgrade(url)
     migrate.check(url)
+
+
+def test_upgrading_to_ci_marks_earlier_pushes_as_handled(tmp_path: Path) -> None:
+    # A forge upgraded to the CI release must not start pipelines for every push it already had.
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'forge.db'}"
+    migrate.upgrade(url, "0001")
+    engine = sa.create_engine(url)
+    with engine.begin() as db:
+        db.execute(sa.text("INSERT INTO account (id, kind, name, lower_name, display_name, bio, website,"
+                           " password_hash, is_admin, is_active, is_blocked, locale, has_avatar, avatar_version,"
+                           " created_at, updated_at)"
+                           " VALUES (1, 'user', 'a', 'a', '', '', '', '', 0, 1, 0, '', 0, 0, '2026-01-01 00:00:00',"
+                           " '2026-01-01 00:00:00')"))
+        db.execute(sa.text("INSERT INTO repository (id, owner_id, name, lower_name, description, website, topics,"
+                           " is_private, default_branch, created_at, updated_at) VALUES (1, 1, 'r', 'r', '', '', '',"
+                           " 0, 'main', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        for i in (1, 2):
+            db.execute(sa.text("INSERT INTO push_event (id, repo_id, ref, old_sha, new_sha, source, created_at) VALUES"
+                               f" ({i}, 1, 'refs/heads/main', '', '', 'push', '2026-01-01 00:00:00')"))
+    migrate.upgrade(url)
+    with engine.begin() as db:
+        rows = db.execute(sa.text("SELECT push_event_id, outcome FROM ci_push_seen ORDER BY 1")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [(1, "before_ci"), (2, "before_ci")]

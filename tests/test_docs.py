@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from forge.cli import main as cli_main
+from app.cli import main as cli_main
 from forge.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

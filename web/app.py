@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ci import background
 from forge.bootstrap import prepare
 from forge.errors import AuthenticationRequired, ForgeError
 from forge.settings import Settings
@@ -107,8 +108,12 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        scheduler = background.start(engine, settings)
+        try:
+            yield
+        finally:
+            scheduler.shutdown(wait=False)
+            engine.dispose()
 
     routes: list[BaseRoute] = [
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),

@@ -3,6 +3,10 @@
 Resolution happens once per request in :class:`AuthMiddleware` and is kept in ``scope["state"]``, so handlers
 read ``request.state.user`` (``None`` when anonymous) and ``request.state.token_scopes`` (``None`` unless the
 request used an access token).
+
+A CI job token (``fjt_…``, as the Basic password with any user name) is no user: it only lets git read the job's
+own repository while the job runs (``Identity.job_repo_id``). The runner API (``/api/v1/runners/``) checks its
+runner and job tokens itself, so nothing is resolved here for it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ci import tokens as ci_tokens
 from forge.accounts import sessions as web_sessions
 from forge.accounts import tokens, users
 from forge.accounts.credential_cache import CredentialCache
@@ -26,6 +31,7 @@ from forge.errors import ForgeError
 from forge.settings import Settings
 
 SESSION_COOKIE = "forge_session"
+RUNNER_API_PREFIX = "/api/v1/runners/"
 
 
 @dataclass
@@ -37,6 +43,8 @@ class Identity:
     bad_credentials: bool = False
     # Why the credentials were refused when the password was right (blocked, awaiting approval).
     refusal: str = ""
+    # A CI job token: the repository its running job may clone (and nothing else).
+    job_repo_id: int | None = None
 
 
 def parse_basic(header: str) -> tuple[str, str] | None:
@@ -69,7 +77,7 @@ def resolve_identity(
                 name, password = creds
                 # git asks for "Username/Password": a token may be given as either.
                 for candidate in (password, name):
-                    if candidate.startswith(tokens.TOKEN_PREFIX):
+                    if candidate.startswith((tokens.TOKEN_PREFIX, ci_tokens.JOB_PREFIX)):
                         secret = candidate
                         break
                 if not secret:
@@ -79,6 +87,9 @@ def resolve_identity(
                         refusal = str(exc) if exc.status == 403 else ""
                         return Identity(bad_credentials=True, refusal=refusal)
                     return Identity(user=user)
+            if secret.startswith(ci_tokens.JOB_PREFIX):
+                repo_id = ci_tokens.running_job_repo(session, secret)
+                return Identity(job_repo_id=repo_id) if repo_id is not None else Identity(bad_credentials=True)
             if secret:
                 found = tokens.authenticate_token(session, secret)
                 if found is None:
@@ -107,7 +118,7 @@ class AuthMiddleware:
             return
         conn = HTTPConnection(scope)
         path = scope["path"]
-        if path.startswith("/static/") or path in ("/favicon.ico", "/healthz"):
+        if path.startswith(("/static/", RUNNER_API_PREFIX)) or path in ("/favicon.ico", "/healthz"):
             identity = Identity()
         else:
             identity = await run_in_threadpool(

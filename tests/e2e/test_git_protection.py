@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from forge.accounts import orgs
 from forge.repos import protection
@@ -113,14 +113,14 @@ def test_rejected_push_records_no_event_and_accepted_records_each_ref(git, facto
     res = git.run("push", "--force", url, "HEAD:main", "HEAD:other", cwd=work)
     assert not res.ok
     with factory.session() as s:
-        events = list(s.exec(select(PushEvent).where(PushEvent.repo_id == ref.repo.id)))
+        events = list(s.exec(select(PushEvent).where(PushEvent.repo_id == ref.repo.id).order_by(col(PushEvent.id))))
     assert len(events) == count
     assert _remote_sha(git, url, "refs/heads/other") is None
     # Two refs in one accepted push: two events.
     git.run("tag", "v1", cwd=work, check=True)
     assert git.run("push", url, "HEAD:other", "v1", cwd=work).ok
     with factory.session() as s:
-        events = list(s.exec(select(PushEvent).where(PushEvent.repo_id == ref.repo.id)))
+        events = list(s.exec(select(PushEvent).where(PushEvent.repo_id == ref.repo.id).order_by(col(PushEvent.id))))
     assert sorted(e.ref for e in events[count:]) == ["refs/heads/other", "refs/tags/v1"]
 
 

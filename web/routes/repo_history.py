@@ -15,6 +15,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ci import pipelines
+from ci import statuses as ci_statuses
+from ci.models import CONFIG_ERROR
 from forge.git.history import History
 from forge.repos import services as repos
 from web.diffs import diff_context, diff_options
@@ -65,6 +68,8 @@ async def commits_page(request: Request) -> Response:
         }
 
     ctx.update(await run_in_threadpool(load))
+    shas = [c.sha for c in ctx["history"].commits]
+    ctx["commit_statuses"] = await run_db(request, lambda s: ci_statuses.combined_for(s, ctx["repo"].id, shas))
     return render(request, "repo/commits.html", ctx)
 
 
@@ -86,7 +91,17 @@ async def commit_page(request: Request) -> Response:
         }
 
     ctx.update(await run_in_threadpool(load))
+    ctx.update(await run_db(request, lambda s: _commit_ci(s, ctx["repo"].id, ctx["commit"].sha)))
     return render(request, "repo/commit.html", ctx)
+
+
+def _commit_ci(session: Session, repo_id: int, sha: str) -> dict[str, Any]:
+    """The commit's statuses and the errors of its pipelines whose file could not be read."""
+    return {
+        "statuses": ci_statuses.list_for(session, repo_id, sha),
+        "config_error_pipelines": [p for p in pipelines.pipelines_for_sha(session, repo_id, sha, limit=5)
+                                   if p.status == CONFIG_ERROR],
+    }
 
 
 _R = "/{owner}/{repo}"

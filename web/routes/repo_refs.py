@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ci import statuses as ci_statuses
 from forge.accounts import users
 from forge.errors import ForgeError, NotFound
 from forge.i18n import N_
@@ -56,6 +57,8 @@ async def _refs_page(
         ref = ctx["ref"]
         if tab == "branches":
             ctx["branches"] = refs.branch_rows(session, repos_dir, ref)
+            shas = [b.commit.sha for b in ctx["branches"] if b.commit]
+            ctx["commit_statuses"] = ci_statuses.combined_for(session, ref.repo.id, shas)
         else:
             ctx["tags"] = refs.list_tags(repos_dir, ref)
         return ctx

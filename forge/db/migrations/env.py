@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
+# The schema has one migration history for every package's tables. This script is loaded by Alembic from its path,
+# not imported as part of the forge package, so naming the platform packages' models here does not make the core
+# depend on them (the import-linter contracts cover forge's modules, which never import ci).
+import ci.models  # noqa: F401  (registers the CI tables)
 from forge.db.engine import make_engine
 from forge.db.registry import metadata
 

@@ -1,0 +1,106 @@
+"""Predefined CI variables (the GitLab names a pipeline file relies on) and the job's variable list.
+
+Pipeline-level variables are known before the pipeline exists and are what ``rules``/``workflow`` see; job-level
+ones (``CI_JOB_*``, ``CI_PIPELINE_ID``) are added when the job row exists. The job token is not known until a
+runner takes the job: the stored list carries ``CI_JOB_TOKEN`` with an empty value and the dispatcher fills it in
+with ``with_job_token`` when it hands the job out (docs/ci.md, "Job payload").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from forge.git.repository import CommitInfo
+from forge.repos.services import RepoRef
+
+JOB_TOKEN_KEY = "CI_JOB_TOKEN"
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_NAME = 255
+MAX_VALUE = 10_000
+
+
+@dataclass(frozen=True)
+class PipelineFacts:
+    """What the pipeline-level variables are made from."""
+
+    ref: RepoRef
+    ref_name: str
+    ref_kind: str  # branch / tag
+    commit: CommitInfo
+    before_sha: str
+    source: str  # push / web / api
+    server_url: str
+
+
+def _slug(name: str) -> str:
+    # GitLab's CI_COMMIT_REF_SLUG: lower case, [a-z0-9-] only, at most 63 characters, no "-" at the ends.
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower())[:63]
+    return slug.strip("-")
+
+
+def pipeline_variables(facts: PipelineFacts) -> dict[str, str]:
+    owner, repo = facts.ref.owner.name, facts.ref.repo.name
+    title = facts.commit.message.split("\n", 1)[0]
+    values = {
+        "CI": "true",
+        "FORGE_CI": "true",
+        "CI_COMMIT_SHA": facts.commit.sha,
+        "CI_COMMIT_SHORT_SHA": facts.commit.sha[:8],
+        "CI_COMMIT_BEFORE_SHA": facts.before_sha or "0" * 40,
+        "CI_COMMIT_REF_NAME": facts.ref_name,
+        "CI_COMMIT_REF_SLUG": _slug(facts.ref_name),
+        "CI_COMMIT_MESSAGE": facts.commit.message,
+        "CI_COMMIT_TITLE": title,
+        "CI_COMMIT_AUTHOR": f"{facts.commit.author.name} <{facts.commit.author.email}>",
+        "CI_COMMIT_TIMESTAMP": facts.commit.committer.when.isoformat(),
+        "CI_DEFAULT_BRANCH": facts.ref.repo.default_branch,
+        "CI_PIPELINE_SOURCE": facts.source,
+        "CI_PROJECT_NAME": repo,
+        "CI_PROJECT_PATH": f"{owner}/{repo}",
+        "CI_PROJECT_NAMESPACE": owner,
+        "CI_PROJECT_DIR": f"/builds/{owner}/{repo}",
+        "CI_PROJECT_URL": f"{facts.server_url}/{owner}/{repo}",
+        "CI_PROJECT_VISIBILITY": "private" if facts.ref.repo.is_private else "public",
+        "CI_SERVER_URL": facts.server_url,
+    }
+    # Exactly one of the two is set, so `$CI_COMMIT_BRANCH` / `$CI_COMMIT_TAG` in rules tell the kinds apart.
+    values["CI_COMMIT_TAG" if facts.ref_kind == "tag" else "CI_COMMIT_BRANCH"] = facts.ref_name
+    return values
+
+
+def job_variables(server_url: str, project_path: str, pipeline_id: int, job_id: int, name: str,
+                  stage: str) -> dict[str, str]:
+    return {
+        "CI_PIPELINE_ID": str(pipeline_id),
+        "CI_PIPELINE_URL": f"{server_url}/{project_path}/-/pipelines/{pipeline_id}",
+        "CI_JOB_ID": str(job_id),
+        "CI_JOB_NAME": name,
+        "CI_JOB_STAGE": stage,
+        "CI_JOB_URL": f"{server_url}/{project_path}/-/jobs/{job_id}",
+    }
+
+
+def variable_list(*layers: dict[str, str], masked: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """The job's ``variables`` as the runner receives them; later layers win over earlier ones (the file's, then
+    the predefined ones, then those given to "Run pipeline": the order ``ci.config.plan`` evaluates rules in).
+    ``CI_JOB_TOKEN`` comes last, masked and empty until the dispatcher fills it in."""
+    merged: dict[str, str] = {}
+    for layer in layers:
+        merged.update(layer)
+    merged.pop(JOB_TOKEN_KEY, None)
+    result = [{"key": k, "value": v, "masked": k in masked} for k, v in merged.items()]
+    result.append({"key": JOB_TOKEN_KEY, "value": "", "masked": True})
+    return result
+
+
+def with_job_token(variables: list[dict[str, Any]], token: str) -> list[dict[str, Any]]:
+    """A copy of the stored list with ``CI_JOB_TOKEN`` set to ``token`` (added when missing); for the dispatcher."""
+    result = [dict(v) for v in variables if v.get("key") != JOB_TOKEN_KEY]
+    result.append({"key": JOB_TOKEN_KEY, "value": token, "masked": True})
+    return result
+
+
+def valid_name(name: str) -> bool:
+    return bool(NAME_RE.match(name)) and len(name) <= MAX_NAME

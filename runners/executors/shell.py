@@ -1,0 +1,29 @@
+"""The shell executor: a job's steps run with ``sh -e`` in a temporary directory on this host.
+
+Opt-in, for hosts without Docker: the job runs as the runner's user with the runner's environment, so only trusted
+code should be run this way. The checkout is ``<workspace>/builds/<owner>/<repo>`` and is removed after the job.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from runners.client import Job
+from runners.executors.base import StepExecutor, Workspace
+from runners.executors.common import job_environment
+from runners.process import Outcome, run_streaming
+
+
+class ShellExecutor(StepExecutor):
+    name = "shell"
+
+    def _paths(self, job: Job, root: Path) -> tuple[Path, str, str]:
+        builds = root / "builds"
+        project = builds / job.project_path
+        return project, str(project), str(builds)
+
+    def _run_step(self, ws: Workspace, name: str, script: Path, deadline: float) -> Outcome:
+        env = {**os.environ, **job_environment(ws.job, ws.project_dir, ws.builds_dir)}
+        return run_streaming(["sh", "-e", str(script)], cwd=ws.host_project, env=env, log=ws.log,
+                             control=ws.control, deadline=deadline)
