@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from app.local_runner import local_runner
 from ci.cli import ci
 from forge.cli import main
 
+ci.add_command(local_runner)
 main.add_command(ci)
 
 __all__ = ["main"]

@@ -173,7 +173,7 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
     session.add(pipeline)
     session.flush()
     assert pipeline.id is not None
-    jobs = [_job_row(pipeline, p) for p in planned.jobs]
+    jobs = [_created_job(p, pipeline.id, pipeline.repo_id, " ".join(p.tags)) for p in planned.jobs]
     session.add_all(jobs)
     session.flush()
     project_path = trigger.ref.full_name
@@ -203,19 +203,20 @@ def _pipeline_row(trigger: Trigger, commit: CommitInfo, config_path: str) -> Pip
     )
 
 
-def _job_row(pipeline: Pipeline, p: PlannedJob) -> Job:
-    assert pipeline.id is not None
+def _created_job(source: PlannedJob | Job, pipeline_id: int, repo_id: int, tags: str) -> Job:
+    """A new ``created`` row for ``source``'s job (name, stage, when, allow_failure, needs): a planned job's first
+    attempt or a retry of an earlier attempt."""
     return Job(
-        pipeline_id=pipeline.id,
-        repo_id=pipeline.repo_id,
-        name=p.name,
-        stage=p.stage,
-        stage_index=p.stage_index,
+        pipeline_id=pipeline_id,
+        repo_id=repo_id,
+        name=source.name,
+        stage=source.stage,
+        stage_index=source.stage_index,
         status=CREATED,
-        when=p.when,
-        allow_failure=p.allow_failure,
-        needs=list(p.needs) if p.needs is not None else None,
-        tags=" ".join(p.tags),
+        when=source.when,
+        allow_failure=source.allow_failure,
+        needs=list(source.needs) if source.needs is not None else None,
+        tags=tags,
     )
 
 
@@ -559,20 +560,9 @@ def _retry_rows(session: Session, jobs: list[Job], targets: list[Job]) -> list[J
     now = utcnow()
     new_jobs = []
     for old in targets:
-        new = Job(
-            pipeline_id=old.pipeline_id,
-            repo_id=old.repo_id,
-            name=old.name,
-            stage=old.stage,
-            stage_index=old.stage_index,
-            status=CREATED,
-            when=old.when,
-            allow_failure=old.allow_failure,
-            needs=list(old.needs) if old.needs is not None else None,
-            spec=copy.deepcopy(old.spec),
-            tags=old.tags,
-            retry_of_id=old.id,
-        )
+        new = _created_job(old, old.pipeline_id, old.repo_id, old.tags)
+        new.spec = copy.deepcopy(old.spec)
+        new.retry_of_id = old.id
         session.add(new)
         new_jobs.append(new)
     session.flush()

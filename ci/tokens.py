@@ -120,6 +120,19 @@ def create_registration_token(session: Session, actor: Account, scope: Scope) ->
     return token, secret
 
 
+def create_system_registration_token(session: Session, scope: Scope) -> tuple[RegistrationToken, str]:
+    """A registration token made by the forge itself (no acting user): ``forge ci local-runner`` uses one to
+    register the machine's own runner, then revokes it. Only code run by the operator on the server may call this."""
+    secret = new_secret(REGISTRATION_PREFIX)
+    token = RegistrationToken(
+        token_hash=hash_token(secret), token_prefix=shown_part(secret), scope=scope.kind,
+        owner_id=scope.owner_id, repo_id=scope.repo_id, created_by_id=None,
+    )
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
 def list_registration_tokens(session: Session, scope: Scope) -> list[RegistrationToken]:
     """The scope's tokens that still work, newest first."""
     stmt = select(RegistrationToken).where(

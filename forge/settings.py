@@ -63,8 +63,10 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(
         default=True, description="Apply database migrations when the app starts (`forge serve` does it once itself)."
     )
+    # At least 30: a quiet job's only contact is the runner's heartbeat (every 10 s), and the forge stores contact
+    # times at most every 5 s, so a smaller value could fail jobs whose runner is alive.
     ci_runner_lost_after: int = Field(
-        default=60, ge=5, description="Seconds without a call from a runner about a running job before it fails."
+        default=60, ge=30, description="Seconds without a call from a runner about a running job before it fails."
     )
 
     @classmethod

@@ -107,6 +107,8 @@ def _run(args: argparse.Namespace, path: Path) -> int:
         _error(str(exc))
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # httpx logs every request at INFO; with long polls and heartbeats that drowns what the runner itself says.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if config.executor == "docker":
         problem = _docker_problem()
         if problem:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from runners.executors.common import JobControl
 from runners.logs import LogSink
@@ -26,16 +27,22 @@ class Outcome:
     canceled: bool = False
 
 
-def _pump(fd: int, log: LogSink) -> None:
+def _pump(stream: IO[bytes], log: LogSink) -> None:
     # os.read returns whatever is there (not whole lines), so output reaches the log as soon as it is written.
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            return
-        if not chunk:
-            return
-        log.write(chunk)
+    # This thread owns the pipe and closes it itself: were another thread to close it while this one still reads,
+    # the fd number could be reused by an unrelated file in the meantime and read (or closed) here by mistake.
+    fd = stream.fileno()
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            log.write(chunk)
+    finally:
+        stream.close()
 
 
 def run_streaming(args: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: LogSink, control: JobControl,
@@ -46,7 +53,7 @@ def run_streaming(args: Sequence[str], *, cwd: Path, env: Mapping[str, str], log
         stderr=subprocess.STDOUT, start_new_session=True,  # its own process group, so a kill reaches its children
     )
     assert proc.stdout is not None
-    reader = threading.Thread(target=_pump, args=(proc.stdout.fileno(), log), daemon=True)
+    reader = threading.Thread(target=_pump, args=(proc.stdout, log), daemon=True)
     reader.start()
     timed_out = canceled = False
     try:
@@ -68,7 +75,6 @@ def run_streaming(args: Sequence[str], *, cwd: Path, env: Mapping[str, str], log
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         reader.join(timeout=5)
-        proc.stdout.close()
     if timed_out or canceled:
         return Outcome(None, timed_out=timed_out, canceled=canceled)
     return Outcome(proc.returncode)

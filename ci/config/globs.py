@@ -9,15 +9,16 @@ and dot-files are matched like any other. ``**`` not followed by ``/`` is a plai
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 
-def _split_braces(body: str) -> list[str]:
-    """Top-level comma-separated alternatives of a brace group's body."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(body):
-        ch = body[i]
+def _brace_depths(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """Each character of ``text`` from ``start`` that no backslash escapes, with its index and the brace depth
+    after it (an escaped character and its backslash are skipped, so ``\\{`` opens nothing)."""
+    depth, i = 0, start
+    while i < len(text):
+        ch = text[i]
         if ch == "\\":
             i += 2
             continue
@@ -25,28 +26,25 @@ def _split_braces(body: str) -> list[str]:
             depth += 1
         elif ch == "}":
             depth -= 1
-        elif ch == "," and depth == 0:
+        yield i, ch, depth
+        i += 1
+
+
+def _split_braces(body: str) -> list[str]:
+    """Top-level comma-separated alternatives of a brace group's body."""
+    parts, start = [], 0
+    for i, ch, depth in _brace_depths(body):
+        if ch == "," and depth == 0:
             parts.append(body[start:i])
             start = i + 1
-        i += 1
     parts.append(body[start:])
     return parts
 
 
 def _closing_brace(pattern: str, start: int) -> int:
-    depth, i = 0, start
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
+    for i, ch, depth in _brace_depths(pattern, start):
+        if ch == "}" and depth == 0:
+            return i
     return -1
 
 

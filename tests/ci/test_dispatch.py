@@ -460,11 +460,11 @@ def test_lost_runner_fails_its_job(server, factory):  # type: ignore[no-untyped-
     _, _, pipeline_id, lost, _ = _running(server, factory)
     _, _, _, alive, _ = _running(server, factory)
     _, _, _, stopping, _ = _running(server, factory)
-    backdate_contact(e, lost, 20)
-    backdate_contact(e, stopping, 20)
+    backdate_contact(e, lost, 45)
+    backdate_contact(e, stopping, 45)
     set_job(e, stopping, cancel_requested=True)
-    backdate_contact(e, alive, 2)
-    reaped = dispatch.reap_lost_jobs(e, Settings(ci_runner_lost_after=10))
+    backdate_contact(e, alive, 15)  # a live runner's last heartbeat can be this old
+    reaped = dispatch.reap_lost_jobs(e, Settings(ci_runner_lost_after=30))
     assert lost in reaped and stopping in reaped and alive not in reaped
     job = get_job(e, lost)
     assert (job.status, job.failure_reason) == (FAILED, "runner_lost")

@@ -45,7 +45,7 @@ class StartedRunner:
         return self.log.read_text(errors="replace")
 
 
-def _registration_token(web, ref: RepoRef) -> str:  # type: ignore[no-untyped-def]
+def registration_token(web, ref: RepoRef) -> str:  # type: ignore[no-untyped-def]
     """A repository registration token, made the way its administrator does: on the repository's Runners page."""
     web.login(ref.owner.name, PASSWORD)
     base = f"/{ref.full_name}/settings/runners"
@@ -56,7 +56,7 @@ def _registration_token(web, ref: RepoRef) -> str:  # type: ignore[no-untyped-de
     return match.group(1)
 
 
-def _leftover_containers(runner_id: int) -> list[str]:
+def leftover_containers(runner_id: int) -> list[str]:
     client = docker_client()
     try:
         found = client.containers.list(all=True, filters={"label": f"forge-runner.runner-id={runner_id}"})
@@ -97,7 +97,7 @@ def forge_runner(server, tmp_path: Path, secret: str) -> Iterator[StartedRunner]
                 process.wait(timeout=10)
         # The runner's own log stays clean: a healthy run reports no errors.
         assert " ERROR " not in started.output(), started.output()
-        leftovers = _leftover_containers(runner_id)
+        leftovers = leftover_containers(runner_id)
         assert not leftovers, f"containers left by runner {runner_id}: {leftovers}\n{started.output()}"
         workspaces = sorted(p.name for p in work_dir.iterdir())
         assert not workspaces, f"workspaces left in {work_dir}: {workspaces}"
@@ -105,14 +105,14 @@ def forge_runner(server, tmp_path: Path, secret: str) -> Iterator[StartedRunner]
     assert process.returncode == 0, f"forge-runner run exited {process.returncode}:\n{started.output()}"
 
 
-def _push(git: GitClient, ref: RepoRef, files: dict[str, str], message: str) -> str:
+def push_project(git: GitClient, ref: RepoRef, files: dict[str, str], message: str) -> str:
     work = git.new_work(f"work-{ref.repo.name}")
     sha = work.commit(files, message)
     git.push_to(work.path, ref)
     return sha
 
 
-def _wait_pipeline(server, ref: RepoRef, runner: StartedRunner) -> Pipeline:  # type: ignore[no-untyped-def]
+def wait_pipeline(server, ref: RepoRef, runner: StartedRunner) -> Pipeline:  # type: ignore[no-untyped-def]
     """The repository's one pipeline once it has finished, failing with the runner's output after DEADLINE."""
     deadline = time.monotonic() + DEADLINE
     seen: list[tuple[int | None, str]] = []
@@ -132,10 +132,10 @@ def _wait_pipeline(server, ref: RepoRef, runner: StartedRunner) -> Pipeline:  # 
 
 
 def _job_states(server, ref: RepoRef) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {j.name: f"{j.status}/{j.failure_reason}" for j in _jobs(server, ref).values()}
+    return {j.name: f"{j.status}/{j.failure_reason}" for j in pipeline_jobs(server, ref).values()}
 
 
-def _jobs(server, ref: RepoRef) -> dict[str, Job]:  # type: ignore[no-untyped-def]
+def pipeline_jobs(server, ref: RepoRef) -> dict[str, Job]:  # type: ignore[no-untyped-def]
     with session_scope(server.engine) as s:
         rows = s.exec(select(Job).where(Job.repo_id == ref.repo.id).order_by(col(Job.id)))
         return {j.name: j for j in rows}
@@ -171,7 +171,7 @@ def _assert_user_sees(web, ref: RepoRef, sha: str, pipeline_id: int, state: str,
     assert _icon_state(checks[1], pipeline_url) == state
 
 
-def _raw_log(web, ref: RepoRef, job: Job) -> str:  # type: ignore[no-untyped-def]
+def raw_log(web, ref: RepoRef, job: Job) -> str:  # type: ignore[no-untyped-def]
     resp = web.get(f"/{ref.full_name}/-/jobs/{job.id}/log")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain"), resp.text[:300]
     return resp.text
@@ -206,12 +206,12 @@ test:
 def test_push_runs_a_two_stage_pipeline_on_a_real_runner(server, factory, git, web, tmp_path, image):  # type: ignore[no-untyped-def]
     owner = factory.user()
     ref = factory.repo(owner)
-    secret = _registration_token(web, ref)
+    secret = registration_token(web, ref)
     with forge_runner(server, tmp_path, secret) as runner:
-        sha = _push(git, ref, {".forge-ci.yml": TWO_STAGES.format(image=image),
+        sha = push_project(git, ref, {".forge-ci.yml": TWO_STAGES.format(image=image),
                                "README.md": "hello from the checkout\n"}, "add pipeline")
-        pipeline = _wait_pipeline(server, ref, runner)
-        jobs = _jobs(server, ref)
+        pipeline = wait_pipeline(server, ref, runner)
+        jobs = pipeline_jobs(server, ref)
         assert pipeline.status == "success", (_job_states(server, ref), runner.output())
     assert pipeline.sha == sha and pipeline.ref == "main"
     assert {name: j.status for name, j in jobs.items()} == {"build": "success", "test": "success"}
@@ -222,12 +222,12 @@ def test_push_runs_a_two_stage_pipeline_on_a_real_runner(server, factory, git, w
 
     _assert_user_sees(web, ref, sha, pipeline.id, "success", "passed")
 
-    log = _raw_log(web, ref, build)
+    log = raw_log(web, ref, build)
     assert "$ cat README.md" in log and "hello from the checkout" in log  # checked out on the host
     assert '$ echo "marker-$((6 * 7))"' in log and "\nmarker-42" in log  # the command, then its output
     assert "artifact of build" in log and f"sha={sha}" in log
     assert "tested-2" not in log
-    test_log = _raw_log(web, ref, test)
+    test_log = raw_log(web, ref, test)
     assert "$ test -f README.md" in test_log and "tested-2" in test_log
 
     job_page = web.get(f"/{ref.full_name}/-/jobs/{build.id}")
@@ -255,21 +255,21 @@ test:
 def test_a_failing_script_fails_the_pipeline_and_the_commit(server, factory, git, web, tmp_path, image):  # type: ignore[no-untyped-def]
     owner = factory.user()
     ref = factory.repo(owner)
-    secret = _registration_token(web, ref)
+    secret = registration_token(web, ref)
     with forge_runner(server, tmp_path, secret) as runner:
-        sha = _push(git, ref, {".forge-ci.yml": FAILING.format(image=image)}, "break the build")
-        pipeline = _wait_pipeline(server, ref, runner)
-        jobs = _jobs(server, ref)
+        sha = push_project(git, ref, {".forge-ci.yml": FAILING.format(image=image)}, "break the build")
+        pipeline = wait_pipeline(server, ref, runner)
+        jobs = pipeline_jobs(server, ref)
     assert pipeline.status == "failed", _job_states(server, ref)
     build = jobs["build"]
     assert build.status == "failed" and build.failure_reason == "script_failure" and build.exit_code == 3
     assert jobs["test"].status == "skipped" and jobs["test"].runner_id is None
 
     _assert_user_sees(web, ref, sha, pipeline.id, "failed", "failed")
-    log = _raw_log(web, ref, build)
+    log = raw_log(web, ref, build)
     assert "$ exit 3" in log and "\nabout to fail" in log
     assert "never-2" not in log and "never-" not in log  # sh -e stopped at the failing command
-    assert "should not run" not in _raw_log(web, ref, jobs["test"])
+    assert "should not run" not in raw_log(web, ref, jobs["test"])
 
 
 GITLAB_ONLY = """\
@@ -283,13 +283,13 @@ hello:
 def test_a_gitlab_ci_file_alone_runs_too(server, factory, git, web, tmp_path, image):  # type: ignore[no-untyped-def]
     owner = factory.user()
     ref = factory.repo(owner)
-    secret = _registration_token(web, ref)
+    secret = registration_token(web, ref)
     with forge_runner(server, tmp_path, secret) as runner:
-        sha = _push(git, ref, {".gitlab-ci.yml": GITLAB_ONLY.format(image=image)}, "gitlab file")
-        pipeline = _wait_pipeline(server, ref, runner)
+        sha = push_project(git, ref, {".gitlab-ci.yml": GITLAB_ONLY.format(image=image)}, "gitlab file")
+        pipeline = wait_pipeline(server, ref, runner)
     assert pipeline.status == "success", _job_states(server, ref)
     assert pipeline.config_path == ".gitlab-ci.yml"
-    hello = _jobs(server, ref)["hello"]
+    hello = pipeline_jobs(server, ref)["hello"]
     assert hello.stage == "test"  # GitLab's default stage
     _assert_user_sees(web, ref, sha, pipeline.id, "success", "passed")
-    assert "\ngitlab-23" in _raw_log(web, ref, hello)
+    assert "\ngitlab-23" in raw_log(web, ref, hello)

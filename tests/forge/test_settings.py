@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from forge.settings import Settings
 
@@ -56,3 +57,10 @@ def test_secret_key_generated_once(clean_env: pytest.MonkeyPatch, tmp_path: Path
     first = Settings().resolved_secret_key()
     assert first == Settings().resolved_secret_key() and len(first) > 40
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_runner_lost_after_cannot_be_set_below_what_live_runners_need() -> None:
+    # Live runners call every 10 s and contact is recorded at most every 5 s: a smaller limit would fail healthy jobs.
+    with pytest.raises(ValidationError):
+        Settings(ci_runner_lost_after=20)
+    assert Settings(ci_runner_lost_after=30).ci_runner_lost_after == 30

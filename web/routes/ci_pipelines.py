@@ -130,32 +130,27 @@ async def pipeline_page(request: Request) -> Response:
     return render(request, "ci/pipeline.html", ctx)
 
 
-async def cancel_pipeline(request: Request) -> Response:
-    await read_form(request)
-    user = require_user(request)
+def _pipeline_action(request: Request, action: Any) -> Any:
     pipeline_id = request.path_params["id"]
+    user = require_user(request)
 
     def work(session: Session) -> str:
         ctx = _ctx(session, request)
         pipeline = pipelines.get_pipeline(session, ctx["repo"], pipeline_id)
-        pipelines.cancel_pipeline(session, user, pipeline)
+        action(session, user, pipeline)
         return f"{_base(ctx['ref'])}/pipelines/{pipeline_id}"
 
-    return await _act(request, work, N_("The pipeline was canceled."))
+    return work
+
+
+async def cancel_pipeline(request: Request) -> Response:
+    await read_form(request)
+    return await _act(request, _pipeline_action(request, pipelines.cancel_pipeline), N_("The pipeline was canceled."))
 
 
 async def retry_pipeline(request: Request) -> Response:
     await read_form(request)
-    user = require_user(request)
-    pipeline_id = request.path_params["id"]
-
-    def work(session: Session) -> str:
-        ctx = _ctx(session, request)
-        pipeline = pipelines.get_pipeline(session, ctx["repo"], pipeline_id)
-        pipelines.retry_failed(session, user, pipeline)
-        return f"{_base(ctx['ref'])}/pipelines/{pipeline_id}"
-
-    return await _act(request, work, N_("The failed jobs will run again."))
+    return await _act(request, _pipeline_action(request, pipelines.retry_failed), N_("The failed jobs will run again."))
 
 
 async def _act(request: Request, work: Any, message: str) -> Response:

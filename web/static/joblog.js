@@ -306,8 +306,11 @@
       self.render();
       self.sink.apply(self.renderer.finish());
       self.swap();
+      // Only a job that was still running when the page loaded has news worth a message.
+      var wasLive = ["success", "failed", "canceled", "skipped"].indexOf(self.section.getAttribute("data-status")) < 0;
       self.section.setAttribute("data-status", data.status);
-      self.setState(self.section.getAttribute("data-end-text"), data.label);
+      self.section.setAttribute("data-stream", "ended");
+      if (wasLive) self.setState(self.section.getAttribute("data-end-text"), data.label);
       self.section.dispatchEvent(new CustomEvent("joblog:end", { bubbles: true, detail: data }));
     });
   };
