@@ -114,7 +114,12 @@ def _run(args: argparse.Namespace, path: Path) -> int:
         if problem:
             _error(problem)
             return EXIT_SERVER
-    runner = Runner(config, make_executor(config), once=args.once)
+    executor = make_executor(config)
+    removed = executor.remove_leftovers()
+    if removed:
+        logging.getLogger("forge_runner").info("removed %d container(s) an earlier run of this runner left behind",
+                                               removed)
+    runner = Runner(config, executor, once=args.once)
 
     def abort(signum: int, frame: FrameType | None) -> None:
         logging.getLogger("forge_runner").info("%s: canceling the running jobs and stopping",

@@ -83,6 +83,11 @@ class StepExecutor:
     def _cleanup(self, ws: Workspace) -> None:
         """Remove what ``_prepare`` and ``_run_step`` made (always called, must not raise)."""
 
+    def remove_leftovers(self) -> int:
+        """Remove what an earlier run of this runner left behind when it could not clean up (it was killed with
+        SIGKILL, or the machine lost power); called once when ``forge-runner run`` starts. Returns how many."""
+        return 0
+
     # -- the flow ------------------------------------------------------------------------------------------------
 
     def run(self, job: Job, sink: LogSink, control: JobControl) -> JobResult:

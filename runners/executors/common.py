@@ -65,6 +65,10 @@ class Executor(Protocol):
         removes what it made (containers, workspace)."""
         ...
 
+    def remove_leftovers(self) -> int:
+        """Remove what an earlier, killed run of this runner left behind; how many things were removed."""
+        ...
+
 
 def step_script(commands: tuple[str, ...], project_dir: str) -> str:
     """An ``sh -e`` script running ``commands`` in ``project_dir``, each echoed first as ``$ command``."""

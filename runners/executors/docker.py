@@ -48,6 +48,26 @@ class DockerExecutor(StepExecutor):
     def _paths(self, job: Job, root: Path) -> tuple[Path, str, str]:
         return root / "project", f"{BUILDS_DIR}/{job.project_path}", BUILDS_DIR
 
+    def remove_leftovers(self) -> int:
+        # Only this runner's containers: several runners may share one Docker Engine.
+        if not self.runner_id:
+            return 0
+        try:
+            client = docker.from_env()
+        except DockerException:
+            return 0
+        try:
+            found = client.containers.list(all=True, filters={"label": f"{LABEL_RUNNER}={self.runner_id}"})
+            for container in found:
+                _remove(container)
+            return len(found)
+        except DockerException as exc:
+            log.error("cannot list the containers an earlier run left: %s", exc)
+            return 0
+        finally:
+            with contextlib.suppress(Exception):
+                client.close()
+
     def _prepare(self, ws: Workspace) -> None:
         job = ws.job
         image = job.image.name if job.image else self.default_image

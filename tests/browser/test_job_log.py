@@ -96,6 +96,9 @@ def test_live_log_in_the_browser(page: Page, server: LiveServer, factory: Any) -
         api.finish()
         expect(log.locator("[data-log-state]")).to_contain_text("The job finished: passed")
         assert log.get_attribute("data-status") == "success"
+        # The facts above the log follow without a reload: the badge says passed, the exit code is there.
+        expect(page.locator("section.ci-head .ci-badge")).to_contain_text("passed")
+        expect(page.locator("section.ci-head")).to_contain_text("Exit code")
         expect(output).to_contain_text("Job succeeded")
         text = output.inner_text()
         assert text.count("line 1\n") == 1 and text.count("ok 2") == 1  # nothing twice

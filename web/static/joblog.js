@@ -311,7 +311,8 @@
       self.section.setAttribute("data-status", data.status);
       self.section.setAttribute("data-stream", "ended");
       if (wasLive) self.setState(self.section.getAttribute("data-end-text"), data.label);
-      self.section.dispatchEvent(new CustomEvent("joblog:end", { bubbles: true, detail: data }));
+      var detail = { status: data.status, label: data.label, wasLive: wasLive };
+      self.section.dispatchEvent(new CustomEvent("joblog:end", { bubbles: true, detail: detail }));
     });
   };
 
