@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlmodel import Session, col, select
 
@@ -20,7 +21,9 @@ from forge.db.models_base import utcnow
 from forge.errors import NotFound, PermissionDenied
 from forge.i18n import N_
 from forge.permissions import Access, repo_access
+from forge.repos.git_access import GitGrant
 from forge.repos.models import Repository
+from forge.repos.services import find_repo, path_of
 
 REGISTRATION_PREFIX = "frt_"
 RUNNER_PREFIX = "frn_"
@@ -185,3 +188,16 @@ def running_job_repo(session: Session, secret: str) -> int | None:
     if job is None or job.status != RUNNING:
         return None
     return job.repo_id
+
+
+def job_git_grant(session: Session, repos_root: Path, repo_id: int, owner: str, name: str,
+                  service: str) -> GitGrant:
+    """What git may do with a CI job token whose running job belongs to repository ``repo_id``: read that
+    repository (clone, fetch) and nothing else. Any other repository is "not found"; a push is refused."""
+    ref = find_repo(session, owner, name)
+    if ref is None or ref.repo.id != repo_id:
+        raise NotFound(N_("Repository not found."))
+    if service != "git-upload-pack":
+        raise PermissionDenied(N_("A CI job token can only clone and fetch."))
+    return GitGrant(repo_id=repo_id, full_name=ref.full_name, path=path_of(repos_root, ref), pusher_id=None,
+                    level=Access.READ)

@@ -17,22 +17,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Message, Receive, Scope, Send
 
+from ci import tokens as ci_tokens
 from ci import triggers as ci_triggers
 from forge.db.engine import session_scope
-from forge.errors import ForgeError, NotFound, PermissionDenied
+from forge.errors import ForgeError
 from forge.git.pktline import Command, PktLineError, parse_receive_commands
 from forge.git.repository import GitRepo
 from forge.git.service import SERVICES, GitRpc, GitServiceConfig, advertise_refs, decompress
-from forge.i18n import N_
-from forge.permissions import Access
 from forge.repos import git_access
 from forge.repos.pushes import RefUpdate, parse_updates
-from forge.repos.services import find_repo, path_of
 from forge.settings import Settings
 from web.auth import Identity
 from web.i18n import gettext
@@ -129,23 +126,11 @@ class GitHttpApp:
     def _authorize(self, identity: Identity, owner: str, name: str, service: str) -> git_access.GitGrant:
         with session_scope(self.engine) as session:
             if identity.job_repo_id is not None:
-                return self._job_grant(session, identity.job_repo_id, owner, name, service)
+                return ci_tokens.job_git_grant(session, self.settings.repos_dir, identity.job_repo_id, owner,
+                                               name, service)
             return git_access.authorize(
                 session, self.settings.repos_dir, identity.user, identity.token_scopes, owner, name, service
             )
-
-    def _job_grant(self, session: Session, repo_id: int, owner: str, name: str, service: str) -> git_access.GitGrant:
-        """A CI job token reads its own job's repository and nothing else: any other repository is "not found",
-        a push is refused."""
-        ref = find_repo(session, owner, name)
-        if ref is None or ref.repo.id != repo_id:
-            raise NotFound(N_("Repository not found."))
-        if service != "git-upload-pack":
-            raise PermissionDenied(N_("A CI job token can only clone and fetch."))
-        return git_access.GitGrant(
-            repo_id=repo_id, full_name=ref.full_name, path=path_of(self.settings.repos_dir, ref), pusher_id=None,
-            level=Access.READ,
-        )
 
     async def _advertise(self, send: Send, service: str, path: Path, git_protocol: str | None) -> None:
         out, code, err = await advertise_refs(self.config, service, path, git_protocol=git_protocol)
