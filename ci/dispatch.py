@@ -7,7 +7,7 @@ workers and runners. The long poll (:func:`request_job`) tries to claim, then sl
 this worker (``ci.notify``) or 100 ms pass (a job made pending by another worker is found by the next try).
 
 Every transition to a final state (success, failed, canceled) goes through :func:`_finish`, which stores the held
-back end of the log and calls ``ci.pipelines.on_job_finished`` in the same transaction.
+back end of the log and calls ``ci.jobstate.on_job_finished`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from ci import logs, notify, pipelines, tokens
+from ci import jobstate, logs, notify, tokens
 from ci.background import periodic
 from ci.models import CANCELED, FAILED, PENDING, RUNNING, SUCCESS, Job, Pipeline, Runner
 from forge.db.engine import session_scope
@@ -364,7 +364,7 @@ def _finish(session: Session, job_id: int, status: str, *, reason: str = "", exi
     job = session.get(Job, job_id, populate_existing=True)
     assert job is not None
     logs.flush_tail(session, job)
-    pipelines.on_job_finished(session, job)
+    jobstate.on_job_finished(session, job)
     # Following jobs may have become pending, and the runner has a free slot.
     notify.after_commit(session, notify.job_key(job_id), notify.JOBS_PENDING)
     return job

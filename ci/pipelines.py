@@ -1,51 +1,37 @@
-"""Pipelines and the job state machine (docs/ci.md, "Job states").
+"""Creating pipelines and reading them back (docs/ci.md).
 
 ``create_pipeline`` reads the pipeline file at a commit, plans it and stores the pipeline with its jobs (or a
-``config_error`` pipeline with the file's errors); ``advance`` is the one place jobs move from ``created`` to
-``pending``/``manual``/``skipped`` and the pipeline's status is derived from its jobs. Everything that changes a
-job (the dispatcher finishing it, cancel, retry, play) ends by calling ``advance``, which first locks the pipeline
-row: two jobs finishing at once in two workers are then judged one after the other, so the later one always sees
-the earlier one done and the next stage is never forgotten.
-
-Only the latest attempt of each job name counts; a retry adds a row (``retry_of_id``) and keeps the old one.
+``config_error`` pipeline with the file's errors), then hands it to the state machine (``ci.jobstate``). What a
+person does to an existing pipeline (cancel, retry, play) is in ``ci.job_actions``.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, col, select
 
 from ci import config as ci_config
-from ci import notify, statuses, variables
+from ci import variables
 from ci.config.spec import ConfigErrors, PlannedJob
+from ci.jobstate import advance, latest_attempts, new_job_row, sync_commit_status
 from ci.models import (
-    ACTIVE_STATES,
-    CANCELED,
     CONFIG_ERROR,
     CREATED,
-    FAILED,
-    MANUAL,
-    PENDING,
-    RUNNING,
-    SKIPPED,
-    SUCCESS,
     Job,
     Pipeline,
 )
 from forge.accounts.models import Account
-from forge.db.models_base import utcnow
 from forge.errors import InvalidInput, NotFound
 from forge.git import changes
 from forge.git.repository import CommitInfo, GitRepo
 from forge.i18n import N_
 from forge.permissions import Access, require_repo_access
 from forge.repos.models import Repository
-from forge.repos.services import RepoRef, get_repo_by_id, open_git
+from forge.repos.services import RepoRef, open_git
 from forge.settings import Settings
 
 CONFIG_FILES = (".forge-ci.yml", ".gitlab-ci.yml")
@@ -53,9 +39,6 @@ MAX_CONFIG_BYTES = 1024 * 1024
 DEFAULT_TIMEOUT = 3600
 GIT_DEPTH = 20
 MAX_RUN_VARIABLES = 50
-FINAL_PIPELINE_STATES = (SUCCESS, FAILED, CANCELED, SKIPPED, CONFIG_ERROR)
-# Job states a user may retry (GitLab: a finished job, whatever its result, except skipped ones).
-RETRYABLE = (SUCCESS, FAILED, CANCELED)
 
 
 @dataclass(frozen=True)
@@ -167,13 +150,13 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
         pipeline.finished_at = pipeline.created_at
         session.add(pipeline)
         session.flush()
-        _sync_commit_status(session, pipeline)
+        sync_commit_status(session, pipeline)
         return Outcome(pipeline)
     assert planned is not None
     session.add(pipeline)
     session.flush()
     assert pipeline.id is not None
-    jobs = [_created_job(p, pipeline.id, pipeline.repo_id, " ".join(p.tags)) for p in planned.jobs]
+    jobs = [new_job_row(p, pipeline.id, pipeline.repo_id, " ".join(p.tags)) for p in planned.jobs]
     session.add_all(jobs)
     session.flush()
     project_path = trigger.ref.full_name
@@ -203,23 +186,6 @@ def _pipeline_row(trigger: Trigger, commit: CommitInfo, config_path: str) -> Pip
     )
 
 
-def _created_job(source: PlannedJob | Job, pipeline_id: int, repo_id: int, tags: str) -> Job:
-    """A new ``created`` row for ``source``'s job (name, stage, when, allow_failure, needs): a planned job's first
-    attempt or a retry of an earlier attempt."""
-    return Job(
-        pipeline_id=pipeline_id,
-        repo_id=repo_id,
-        name=source.name,
-        stage=source.stage,
-        stage_index=source.stage_index,
-        status=CREATED,
-        when=source.when,
-        allow_failure=source.allow_failure,
-        needs=list(source.needs) if source.needs is not None else None,
-        tags=tags,
-    )
-
-
 def _spec(p: PlannedJob, job: Job, pipeline: Pipeline, server_url: str, project_path: str,
           predefined: dict[str, str], run_variables: dict[str, str]) -> dict[str, Any]:
     """The job payload's stored part (docs/ci.md, "Stored job spec"); the dispatcher adds the rest."""
@@ -241,14 +207,6 @@ def _spec(p: PlannedJob, job: Job, pipeline: Pipeline, server_url: str, project_
         # repository renamed meanwhile is still found.
         "git_depth": GIT_DEPTH,
     }
-
-
-def _require_write(session: Session, actor: Account | None, repo_id: int) -> RepoRef:
-    ref = get_repo_by_id(session, repo_id)
-    if ref is None:
-        raise NotFound(N_("Repository not found."))
-    require_repo_access(session, actor, ref.repo, Access.WRITE)
-    return ref
 
 
 def parse_run_variables(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -301,170 +259,7 @@ def run_pipeline(session: Session, settings: Settings, repo_ref: RepoRef, actor:
     return outcome.pipeline
 
 
-# --- the state machine ---------------------------------------------------------------------------------------
-
-
-def latest_attempts(jobs: Iterable[Job]) -> list[Job]:
-    """The newest attempt of each job name, in stage order and then in file order."""
-    newest: dict[str, Job] = {}
-    for job in jobs:
-        current = newest.get(job.name)
-        if current is None or (job.id or 0) > (current.id or 0):
-            newest[job.name] = job
-    first_id: dict[str, int] = {}
-    for job in jobs:
-        first_id[job.name] = min(first_id.get(job.name, job.id or 0), job.id or 0)
-    return sorted(newest.values(), key=lambda j: (j.stage_index, first_id[j.name]))
-
-
-def _prerequisites(job: Job, jobs: list[Job]) -> list[Job]:
-    """The jobs ``job`` waits for: its ``needs`` (names not in the pipeline are left out, as GitLab's optional
-    needs), or every job of the earlier stages."""
-    if job.needs is not None:
-        wanted = set(job.needs)
-        return [j for j in jobs if j.name in wanted and j.name != job.name]
-    return [j for j in jobs if j.stage_index < job.stage_index]
-
-
-def _waiting(job: Job, prereqs: list[Job]) -> bool:
-    if any(p.status in ACTIVE_STATES for p in prereqs):
-        return True
-    # A manual job that was not played does not hold up later stages (GitLab's default for when: manual), but a
-    # job that names it in ``needs`` waits until it has been played and has finished.
-    return job.needs is not None and any(p.status == MANUAL for p in prereqs)
-
-
-def _decide(job: Job, prereqs: list[Job]) -> str:
-    """What a created job whose prerequisites are done becomes (GitLab's ``when`` semantics)."""
-    failed = any(p.status == FAILED and not p.allow_failure for p in prereqs)
-    canceled = any(p.status == CANCELED for p in prereqs)
-    # A needed job that was skipped (its own condition was false) leaves nothing to build on.
-    blocked = job.needs is not None and any(p.status == SKIPPED for p in prereqs)
-    if job.when == "always":
-        return PENDING
-    if job.when == "on_failure":
-        return PENDING if failed else SKIPPED
-    if failed or canceled or blocked:
-        return SKIPPED
-    return MANUAL if job.when == "manual" else PENDING
-
-
-def pipeline_status(jobs: Iterable[Job]) -> str:
-    """A pipeline's status from its jobs' latest attempts (GitLab's composite status): failures of
-    ``allow_failure`` jobs count as success and manual jobs nobody played are left out."""
-    latest = latest_attempts(jobs)
-    states = [SUCCESS if j.status == FAILED and j.allow_failure else j.status for j in latest]
-    counted = [s for s in states if s != MANUAL]
-    # Queued counts as running (docs/ci.md): the dispatcher does not report a job's start to the pipeline, and a
-    # pipeline shown "pending" while one of its jobs runs would be wrong; the job page says "waiting for a runner".
-    if any(s in (RUNNING, PENDING) for s in counted):
-        return RUNNING
-    if any(s == CREATED for s in counted) or not counted:
-        # Nothing can move until someone plays a manual job (only jobs that wait for one are left).
-        return MANUAL
-    if all(s == SKIPPED for s in counted):
-        return SKIPPED
-    if any(s == FAILED for s in counted):
-        return FAILED
-    if any(s == CANCELED for s in counted):
-        return CANCELED
-    return SUCCESS
-
-
-def _lock_pipeline(session: Session, pipeline_id: int) -> Pipeline:
-    # FOR UPDATE on PostgreSQL; SQLite has one writer at a time anyway (the caller has already written).
-    stmt = select(Pipeline).where(Pipeline.id == pipeline_id).with_for_update().execution_options(
-        populate_existing=True)
-    return session.exec(stmt).one()
-
-
-def _jobs_of(session: Session, pipeline_id: int) -> list[Job]:
-    stmt = select(Job).where(Job.pipeline_id == pipeline_id).order_by(col(Job.id)).execution_options(
-        populate_existing=True)
-    return list(session.exec(stmt))
-
-
-def advance(session: Session, pipeline: Pipeline) -> Pipeline:
-    """Move every created job whose turn has come, then recompute the pipeline's status (and the commit's
-    "ci/forge" status when it changed). Idempotent; call it after any job change."""
-    pipeline_id = pipeline.id
-    assert pipeline_id is not None
-    pipeline = _lock_pipeline(session, pipeline_id)
-    if pipeline.status == CONFIG_ERROR:
-        return pipeline
-    all_jobs = _jobs_of(session, pipeline_id)
-    jobs = latest_attempts(all_jobs)
-    now = utcnow()
-    moved = True
-    while moved:  # a job that becomes skipped or manual may release the next one at once
-        moved = False
-        for job in jobs:
-            if job.status != CREATED:
-                continue
-            prereqs = _prerequisites(job, jobs)
-            if _waiting(job, prereqs):
-                continue
-            job.status = _decide(job, prereqs)
-            if job.status == PENDING:
-                job.queued_at = now
-            elif job.status == SKIPPED:
-                job.finished_at = now
-            session.add(job)
-            moved = True
-    status = pipeline_status(jobs)
-    started = [j.started_at for j in all_jobs if j.started_at is not None]
-    changed = status != pipeline.status
-    pipeline.status = status
-    pipeline.started_at = min(started) if started else None
-    if status in FINAL_PIPELINE_STATES:
-        finished = [j.finished_at for j in jobs if j.finished_at is not None]
-        pipeline.finished_at = pipeline.finished_at or (max(finished) if finished else now)
-    else:
-        pipeline.finished_at = None
-    session.add(pipeline)
-    session.flush()
-    if changed:
-        _sync_commit_status(session, pipeline)
-    return pipeline
-
-
-_DESCRIPTIONS = {
-    CREATED: "Pipeline created",
-    PENDING: "Pipeline is waiting for a runner",
-    RUNNING: "Pipeline is running",
-    MANUAL: "Pipeline is waiting for a manual action",
-    SUCCESS: "Pipeline passed",
-    FAILED: "Pipeline failed",
-    CANCELED: "Pipeline was canceled",
-    SKIPPED: "Pipeline was skipped",
-    CONFIG_ERROR: "The pipeline file has errors",
-}
-
-
-def _sync_commit_status(session: Session, pipeline: Pipeline) -> None:
-    assert pipeline.id is not None
-    # The link is built from pipeline_id where it is shown, so it stays right when the repository is renamed.
-    description = f"#{pipeline.id}: {_DESCRIPTIONS.get(pipeline.status, pipeline.status)}"
-    statuses.set_pipeline_status(session, pipeline.repo_id, pipeline.sha, pipeline.id, pipeline.status,
-                                 description, "")
-
-
-def on_job_finished(session: Session, job: Job) -> None:
-    """Called by the dispatcher in the same transaction as a job reaching a final state: starts the jobs that
-    waited for it and recomputes the pipeline's status and commit status."""
-    session.flush()
-    pipeline = session.get(Pipeline, job.pipeline_id)
-    if pipeline is not None:
-        advance(session, pipeline)
-
-
-def on_job_started(session: Session, job: Job) -> None:
-    """Optional for the dispatcher, after a claim: records the pipeline's start time at once (otherwise it is set
-    when the first job finishes). The status needs no call: a queued job already counts as running."""
-    on_job_finished(session, job)
-
-
-# --- user actions --------------------------------------------------------------------------------------------
+# --- reading ---------------------------------------------------------------------------------------------------
 
 
 def get_pipeline(session: Session, repo: Repository, pipeline_id: int) -> Pipeline:
@@ -479,165 +274,6 @@ def get_job(session: Session, repo: Repository, job_id: int) -> Job:
     if job is None or job.repo_id != repo.id:
         raise NotFound(N_("Job #%(id)s does not exist in this repository."), id=job_id)
     return job
-
-
-def _cancel_rows(session: Session, job_ids: list[int]) -> None:
-    """Cancel jobs by id: those not running yet at once, running ones by asking their runner (the dispatcher
-    makes them ``canceled`` when the runner reports or is lost). Conditional updates, so a job a runner claims at
-    this very moment is asked to stop rather than overwritten."""
-    if not job_ids:
-        return
-    now = utcnow()
-    session.exec(
-        update(Job).where(col(Job.id).in_(job_ids), col(Job.status).in_([CREATED, PENDING, MANUAL]))
-        .values(status=CANCELED, cancel_requested=True, failure_reason="canceled", finished_at=now)
-    )
-    session.exec(
-        update(Job).where(col(Job.id).in_(job_ids), col(Job.status) == RUNNING).values(cancel_requested=True)
-    )
-    # Core updates are not seen by the session hooks of ci.notify: wake the runners' cancel watches ourselves.
-    notify.after_commit(session, *(notify.job_key(i) for i in job_ids))
-
-
-def cancel_job(session: Session, actor: Account | None, job: Job) -> Job:
-    _require_write(session, actor, job.repo_id)
-    if job.status not in (*ACTIVE_STATES, MANUAL):
-        raise InvalidInput(N_("Job #%(id)s has already finished."), id=job.id)
-    assert job.id is not None
-    _cancel_rows(session, [job.id])
-    pipeline = session.get(Pipeline, job.pipeline_id)
-    assert pipeline is not None
-    advance(session, pipeline)
-    session.refresh(job)
-    return job
-
-
-def cancel_pipeline(session: Session, actor: Account | None, pipeline: Pipeline) -> Pipeline:
-    _require_write(session, actor, pipeline.repo_id)
-    assert pipeline.id is not None
-    jobs = latest_attempts(_jobs_of(session, pipeline.id))
-    active = sorted(j.id for j in jobs if j.id is not None and j.status in (*ACTIVE_STATES, MANUAL))
-    if not active:
-        raise InvalidInput(N_("Pipeline #%(id)s has nothing left to cancel."), id=pipeline.id)
-    _cancel_rows(session, active)
-    return advance(session, pipeline)
-
-
-def play_job(session: Session, actor: Account | None, job: Job) -> Job:
-    """Start a manual job."""
-    _require_write(session, actor, job.repo_id)
-    result = session.exec(
-        update(Job).where(col(Job.id) == job.id, col(Job.status) == MANUAL).values(status=PENDING, queued_at=utcnow())
-    )
-    if result.rowcount != 1:
-        raise InvalidInput(N_("Job #%(id)s is not waiting to be started by hand."), id=job.id)
-    assert job.id is not None
-    notify.after_commit(session, notify.job_key(job.id), notify.JOBS_PENDING)
-    pipeline = session.get(Pipeline, job.pipeline_id)
-    assert pipeline is not None
-    advance(session, pipeline)
-    session.refresh(job)
-    return job
-
-
-def _dependents(name: str, stage_index: int, jobs: list[Job]) -> set[str]:
-    """Names of the jobs that wait, directly or through others, for job ``name``."""
-    found: set[str] = set()
-    frontier = [(name, stage_index)]
-    while frontier:
-        current, index = frontier.pop()
-        for j in jobs:
-            if j.name in found or j.name == name:
-                continue
-            waits = current in j.needs if j.needs is not None else j.stage_index > index
-            if waits:
-                found.add(j.name)
-                frontier.append((j.name, j.stage_index))
-    return found
-
-
-def _retry_rows(session: Session, jobs: list[Job], targets: list[Job]) -> list[Job]:
-    now = utcnow()
-    new_jobs = []
-    for old in targets:
-        new = _created_job(old, old.pipeline_id, old.repo_id, old.tags)
-        new.spec = copy.deepcopy(old.spec)
-        new.retry_of_id = old.id
-        session.add(new)
-        new_jobs.append(new)
-    session.flush()
-    for old, new in zip(targets, new_jobs, strict=True):
-        assert new.id is not None
-        _renumber(new, old)
-        # Asked for by a person: the job runs again once what it waits for is done, whatever its ``when`` said.
-        replaced = [new if j.name == new.name else j for j in jobs]
-        prereqs = _prerequisites(new, replaced)
-        if not any(p.status in ACTIVE_STATES or p.name in {t.name for t in targets} for p in prereqs):
-            new.status = PENDING
-            new.queued_at = now
-        session.add(new)
-    # Jobs skipped because of what is now retried get their chance again (GitLab resets them to created).
-    again: set[str] = set()
-    for old in targets:
-        again |= _dependents(old.name, old.stage_index, jobs)
-    for j in jobs:
-        if j.name in again and j.status == SKIPPED:
-            j.status = CREATED
-            j.finished_at = None
-            session.add(j)
-    session.flush()
-    return new_jobs
-
-
-def _renumber(new: Job, old: Job) -> None:
-    """A retry is a new job: its CI_JOB_ID / CI_JOB_URL name the new row."""
-    spec = dict(new.spec)
-    values = []
-    for v in spec.get("variables", []):
-        v = dict(v)
-        if v.get("key") == "CI_JOB_ID":
-            v["value"] = str(new.id)
-        elif v.get("key") == "CI_JOB_URL":
-            v["value"] = str(v.get("value", "")).rsplit("/", 1)[0] + f"/{new.id}"
-        values.append(v)
-    spec["variables"] = values
-    new.spec = spec
-
-
-def retry_job(session: Session, actor: Account | None, job: Job) -> Job:
-    """Run a finished job again as a new job (the old one stays, for its log)."""
-    _require_write(session, actor, job.repo_id)
-    pipeline = _lock_pipeline(session, job.pipeline_id)
-    if pipeline.status == CONFIG_ERROR:
-        raise InvalidInput(N_("This pipeline has no jobs to retry."))
-    jobs = latest_attempts(_jobs_of(session, job.pipeline_id))
-    latest = next(j for j in jobs if j.name == job.name)
-    if latest.id != job.id:
-        raise InvalidInput(N_("Job #%(id)s was already retried; retry its latest attempt."), id=job.id)
-    if job.status not in RETRYABLE:
-        raise InvalidInput(N_("Only finished jobs can be retried."))
-    new = _retry_rows(session, jobs, [job])[0]
-    advance(session, pipeline)
-    session.refresh(new)
-    return new
-
-
-def retry_failed(session: Session, actor: Account | None, pipeline: Pipeline) -> list[Job]:
-    """Retry every failed or canceled job of a pipeline (the latest attempts)."""
-    _require_write(session, actor, pipeline.repo_id)
-    pipeline_id = pipeline.id
-    assert pipeline_id is not None
-    pipeline = _lock_pipeline(session, pipeline_id)
-    jobs = latest_attempts(_jobs_of(session, pipeline_id))
-    targets = [j for j in jobs if j.status in (FAILED, CANCELED)]
-    if not targets:
-        raise InvalidInput(N_("Pipeline #%(id)s has no failed or canceled jobs to retry."), id=pipeline.id)
-    new_jobs = _retry_rows(session, jobs, targets)
-    advance(session, pipeline)
-    return new_jobs
-
-
-# --- reading for pages ---------------------------------------------------------------------------------------
 
 
 def stages_of(jobs: Iterable[Job]) -> list[tuple[str, list[Job]]]:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
-from ci import pipelines
+from ci import jobstate, pipelines
 from ci.background import periodic
 from ci.models import ACTIVE_STATES, PENDING, RUNNING, Job, Pipeline, PushSeen
 from forge.db.engine import session_scope
@@ -153,7 +153,7 @@ def advance_stalled(engine: Engine, limit: int = BATCH) -> int:
             if pipeline is None:
                 continue
             before = pipeline.status
-            after = pipelines.advance(session, pipeline).status
+            after = jobstate.advance(session, pipeline).status
             moved += before != after
     return moved
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from ci import pipelines
+from ci import jobstate, pipelines
 from ci.models import RUNNING, Job, Pipeline, PushSeen
 from forge.db.engine import session_scope
 from forge.db.models_base import utcnow
@@ -60,7 +60,7 @@ def repo_pipelines(engine: Engine, repo_id: int) -> list[Pipeline]:
 def jobs_by_name(engine: Engine, pipeline_id: int) -> dict[str, Job]:
     """The latest attempt of each job, by name."""
     with session_scope(engine) as s:
-        return {j.name: j for j in pipelines.latest_attempts(pipelines.jobs_of(s, pipeline_id))}
+        return {j.name: j for j in jobstate.latest_attempts(pipelines.jobs_of(s, pipeline_id))}
 
 
 def statuses(engine: Engine, pipeline_id: int) -> dict[str, str]:
@@ -97,11 +97,11 @@ def finish_job(engine: Engine, pipeline_id: int, name: str, status: str) -> None
         job.exit_code = 0 if status == "success" else 1
         job.failure_reason = "" if status == "success" else "script_failure"
         s.add(job)
-        pipelines.on_job_finished(s, job)
+        jobstate.on_job_finished(s, job)
 
 
 def jobs_by_name_in(session: Any, pipeline_id: int, name: str) -> Job:
-    jobs = {j.name: j for j in pipelines.latest_attempts(pipelines.jobs_of(session, pipeline_id))}
+    jobs = {j.name: j for j in jobstate.latest_attempts(pipelines.jobs_of(session, pipeline_id))}
     return jobs[name]
 
 

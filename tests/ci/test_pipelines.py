@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ci import pipelines
+from ci import job_actions, jobstate, pipelines
 from ci.models import Job, Pipeline
 from forge.db.engine import session_scope
 from forge.errors import InvalidInput, NotFound, PermissionDenied
@@ -156,14 +156,14 @@ notify:
     with session_scope(e) as s:
         job = s.get(Job, jobs_by_name(e, pid)["deploy"].id)
         assert job is not None
-        pipelines.play_job(s, ref.owner, job)
+        job_actions.play_job(s, ref.owner, job)
     assert statuses(e, pid)["deploy"] == "pending"
     finish_job(e, pid, "deploy", "success")
     assert statuses(e, pid)["notify"] == "pending"
     finish_job(e, pid, "notify", "success")
     assert pipeline_status(e, pid) == "success"
     with session_scope(e) as s, pytest.raises(InvalidInput):
-        pipelines.play_job(s, ref.owner, s.get(Job, jobs_by_name(e, pid)["deploy"].id))  # type: ignore[arg-type]
+        job_actions.play_job(s, ref.owner, s.get(Job, jobs_by_name(e, pid)["deploy"].id))  # type: ignore[arg-type]
 
 
 def test_cancel_pipeline_and_jobs(server, factory, git):  # type: ignore[no-untyped-def]
@@ -174,9 +174,9 @@ def test_cancel_pipeline_and_jobs(server, factory, git):  # type: ignore[no-unty
     with session_scope(e) as s:
         repos.set_collaborator(s, ref.owner, ref, reader, "read")
     with session_scope(e) as s, pytest.raises(PermissionDenied):
-        pipelines.cancel_pipeline(s, reader, s.get(Pipeline, pid))  # type: ignore[arg-type]
+        job_actions.cancel_pipeline(s, reader, s.get(Pipeline, pid))  # type: ignore[arg-type]
     with session_scope(e) as s:
-        pipelines.cancel_pipeline(s, ref.owner, s.get(Pipeline, pid))  # type: ignore[arg-type]
+        job_actions.cancel_pipeline(s, ref.owner, s.get(Pipeline, pid))  # type: ignore[arg-type]
     jobs = jobs_by_name(e, pid)
     # The running job is asked to stop (its runner reports the end); everything not started is canceled now.
     assert jobs["compile"].status == "running" and jobs["compile"].cancel_requested
@@ -187,14 +187,14 @@ def test_cancel_pipeline_and_jobs(server, factory, git):  # type: ignore[no-unty
     finish_job(e, pid, "compile", "canceled")
     assert pipeline_status(e, pid) == "canceled"
     with session_scope(e) as s, pytest.raises(InvalidInput):
-        pipelines.cancel_pipeline(s, ref.owner, s.get(Pipeline, pid))  # type: ignore[arg-type]
+        job_actions.cancel_pipeline(s, ref.owner, s.get(Pipeline, pid))  # type: ignore[arg-type]
 
 
 def test_cancel_one_job_skips_what_depends_on_it(server, factory, git):  # type: ignore[no-untyped-def]
     ref, pid = _pipeline(server, factory, git, STAGED)
     e = server.engine
     with session_scope(e) as s:
-        pipelines.cancel_job(s, ref.owner, s.get(Job, jobs_by_name(e, pid)["compile"].id))  # type: ignore[arg-type]
+        job_actions.cancel_job(s, ref.owner, s.get(Job, jobs_by_name(e, pid)["compile"].id))  # type: ignore[arg-type]
     s_ = statuses(e, pid)
     assert s_["compile"] == "canceled" and s_["unit"] == "skipped" and s_["cleanup"] == "skipped"
     assert s_["report"] == "pending"  # when: always
@@ -211,7 +211,7 @@ def test_retry_job_reruns_it_and_gives_skipped_jobs_their_chance(server, factory
     assert pipeline_status(e, pid) == "failed"
     old = jobs_by_name(e, pid)["compile"]
     with session_scope(e) as s:
-        new = pipelines.retry_job(s, ref.owner, s.get(Job, old.id))  # type: ignore[arg-type]
+        new = job_actions.retry_job(s, ref.owner, s.get(Job, old.id))  # type: ignore[arg-type]
         new_id = new.id
     jobs = jobs_by_name(e, pid)
     assert jobs["compile"].id == new_id != old.id and jobs["compile"].retry_of_id == old.id
@@ -222,7 +222,7 @@ def test_retry_job_reruns_it_and_gives_skipped_jobs_their_chance(server, factory
     assert (jobs["unit"].status, jobs["ship"].status) == ("created", "created")  # were skipped
     assert pipeline_status(e, pid) == "running"
     with session_scope(e) as s, pytest.raises(InvalidInput):
-        pipelines.retry_job(s, ref.owner, s.get(Job, old.id))  # type: ignore[arg-type]  # not the latest
+        job_actions.retry_job(s, ref.owner, s.get(Job, old.id))  # type: ignore[arg-type]  # not the latest
     finish_job(e, pid, "compile", "success")
     finish_job(e, pid, "unit", "success")
     finish_job(e, pid, "flaky", "success")
@@ -240,17 +240,17 @@ def test_retry_failed_reruns_failed_and_canceled_jobs(server, factory, git):  # 
     finish_job(e, pid, "a", "failed")
     finish_job(e, pid, "b", "success")
     with session_scope(e) as s:
-        pipelines.cancel_job(s, ref.owner, s.get(Job, jobs_by_name(e, pid)["c"].id))  # type: ignore[arg-type]
+        job_actions.cancel_job(s, ref.owner, s.get(Job, jobs_by_name(e, pid)["c"].id))  # type: ignore[arg-type]
     assert pipeline_status(e, pid) == "failed"
     with session_scope(e) as s:
-        new = pipelines.retry_failed(s, ref.owner, s.get(Pipeline, pid))  # type: ignore[arg-type]
+        new = job_actions.retry_failed(s, ref.owner, s.get(Pipeline, pid))  # type: ignore[arg-type]
         assert sorted(j.name for j in new) == ["a", "c"]
     assert statuses(e, pid) == {"a": "pending", "b": "success", "c": "pending"}
     finish_job(e, pid, "a", "success")
     finish_job(e, pid, "c", "success")
     assert pipeline_status(e, pid) == "success"
     with session_scope(e) as s, pytest.raises(InvalidInput):
-        pipelines.retry_failed(s, ref.owner, s.get(Pipeline, pid))  # type: ignore[arg-type]
+        job_actions.retry_failed(s, ref.owner, s.get(Pipeline, pid))  # type: ignore[arg-type]
 
 
 def test_run_pipeline_with_variables(server, factory, git):  # type: ignore[no-untyped-def]
@@ -292,14 +292,14 @@ def test_pipeline_status_composition() -> None:
         return Job(id=id_ or hash(name) % 10_000 + 1, pipeline_id=1, repo_id=1, name=name, stage="test",
                    status=status, allow_failure=allow_failure)
 
-    assert pipelines.pipeline_status([job("a", "success"), job("b", "skipped")]) == "success"
-    assert pipelines.pipeline_status([job("a", "skipped")]) == "skipped"
-    assert pipelines.pipeline_status([job("a", "failed", True), job("b", "success")]) == "success"
-    assert pipelines.pipeline_status([job("a", "failed"), job("b", "canceled")]) == "failed"
-    assert pipelines.pipeline_status([job("a", "success"), job("b", "canceled")]) == "canceled"
-    assert pipelines.pipeline_status([job("a", "pending"), job("b", "created")]) == "running"
-    assert pipelines.pipeline_status([job("a", "success"), job("b", "pending")]) == "running"
-    assert pipelines.pipeline_status([job("a", "running"), job("b", "created")]) == "running"
-    assert pipelines.pipeline_status([job("a", "success"), job("b", "manual")]) == "success"
+    assert jobstate.pipeline_status([job("a", "success"), job("b", "skipped")]) == "success"
+    assert jobstate.pipeline_status([job("a", "skipped")]) == "skipped"
+    assert jobstate.pipeline_status([job("a", "failed", True), job("b", "success")]) == "success"
+    assert jobstate.pipeline_status([job("a", "failed"), job("b", "canceled")]) == "failed"
+    assert jobstate.pipeline_status([job("a", "success"), job("b", "canceled")]) == "canceled"
+    assert jobstate.pipeline_status([job("a", "pending"), job("b", "created")]) == "running"
+    assert jobstate.pipeline_status([job("a", "success"), job("b", "pending")]) == "running"
+    assert jobstate.pipeline_status([job("a", "running"), job("b", "created")]) == "running"
+    assert jobstate.pipeline_status([job("a", "success"), job("b", "manual")]) == "success"
     # Only the latest attempt of a name counts.
-    assert pipelines.pipeline_status([job("a", "failed", id_=1), job("a", "success", id_=2)]) == "success"
+    assert jobstate.pipeline_status([job("a", "failed", id_=1), job("a", "success", id_=2)]) == "success"

@@ -61,6 +61,10 @@ def test_pipeline_list_pipeline_page_and_job_page(server, factory, git, web):  #
     stages = re.findall(r'<section class="ci-stage" role="listitem">\s*<h3>([^<]+)</h3>', page.text)
     assert stages == ["build", "test"]
     assert "needs: compile" in page.text
+    # The dependency graph: unit's needs edge from compile, and stage-order edges to the jobs without needs.
+    edges = set(re.findall(r'class="(needs|implicit)" data-from="([^"]+)" data-to="([^"]+)"', page.text))
+    assert edges == {("needs", "compile", "unit"), ("implicit", "compile", "docs"),
+                     ("implicit", "compile", "manual-deploy")}
     jobs = jobs_by_name(server.engine, pipeline.id)
     assert f'href="{base}/-/jobs/{jobs["unit"].id}"' in page.text
     # Readers get no buttons.

@@ -17,7 +17,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ci import config as ci_config
-from ci import pipelines, variables
+from ci import graph as ci_graph
+from ci import job_actions, jobstate, pipelines, variables
 from ci.config.spec import ConfigErrors, Plan
 from ci.models import ACTIVE_STATES, CANCELED, FAILED, MANUAL, Job, Pipeline, Runner
 from forge.accounts.models import Account
@@ -101,10 +102,6 @@ async def pipelines_page(request: Request) -> Response:
 # --- one pipeline ---------------------------------------------------------------------------------------------
 
 
-def _needs_of(jobs: list[Job]) -> dict[str, list[str]]:
-    return {j.name: list(j.needs) for j in jobs if j.needs}
-
-
 async def pipeline_page(request: Request) -> Response:
     pipeline_id = request.path_params["id"]
 
@@ -112,12 +109,13 @@ async def pipeline_page(request: Request) -> Response:
         ctx = _ctx(session, request)
         pipeline = pipelines.get_pipeline(session, ctx["repo"], pipeline_id)
         jobs = pipelines.jobs_of(session, pipeline_id)
-        latest = pipelines.latest_attempts(jobs)
+        latest = jobstate.latest_attempts(jobs)
         ctx.update(
             pipeline=pipeline,
             stages=pipelines.stages_of(jobs),
             latest=latest,
-            needs=_needs_of(latest),
+            # The dependency graph is drawn when a job uses needs; otherwise the stage columns say it all.
+            dag=ci_graph.layout(latest) if any(j.needs is not None for j in latest) else None,
             retried_count=len(jobs) - len(latest),
             trigger_user=_accounts(session, {pipeline.triggered_by_id}).get(pipeline.triggered_by_id or 0),
             can_cancel=any(j.status in (*ACTIVE_STATES, MANUAL) for j in latest),
@@ -145,12 +143,13 @@ def _pipeline_action(request: Request, action: Any) -> Any:
 
 async def cancel_pipeline(request: Request) -> Response:
     await read_form(request)
-    return await _act(request, _pipeline_action(request, pipelines.cancel_pipeline), N_("The pipeline was canceled."))
+    return await _act(request, _pipeline_action(request, job_actions.cancel_pipeline), N_("The pipeline was canceled."))
 
 
 async def retry_pipeline(request: Request) -> Response:
     await read_form(request)
-    return await _act(request, _pipeline_action(request, pipelines.retry_failed), N_("The failed jobs will run again."))
+    action = _pipeline_action(request, job_actions.retry_failed)
+    return await _act(request, action, N_("The failed jobs will run again."))
 
 
 async def _act(request: Request, work: Any, message: str) -> Response:
@@ -190,7 +189,7 @@ async def job_page(request: Request) -> Response:
     ctx = await run_db(request, load)
     ctx["duration"] = duration
     ctx["can_cancel"] = ctx["job"].status in (*ACTIVE_STATES, MANUAL)
-    ctx["can_retry"] = ctx["is_latest"] and ctx["job"].status in pipelines.RETRYABLE
+    ctx["can_retry"] = ctx["is_latest"] and ctx["job"].status in job_actions.RETRYABLE
     return render(request, "ci/job.html", ctx)
 
 
@@ -209,17 +208,17 @@ def _job_action(request: Request, action: Any) -> Any:
 
 async def cancel_job(request: Request) -> Response:
     await read_form(request)
-    return await _act(request, _job_action(request, pipelines.cancel_job), N_("The job was canceled."))
+    return await _act(request, _job_action(request, job_actions.cancel_job), N_("The job was canceled."))
 
 
 async def retry_job(request: Request) -> Response:
     await read_form(request)
-    return await _act(request, _job_action(request, pipelines.retry_job), N_("The job will run again."))
+    return await _act(request, _job_action(request, job_actions.retry_job), N_("The job will run again."))
 
 
 async def play_job(request: Request) -> Response:
     await read_form(request)
-    return await _act(request, _job_action(request, pipelines.play_job), N_("The job was started."))
+    return await _act(request, _job_action(request, job_actions.play_job), N_("The job was started."))
 
 
 # --- run pipeline ---------------------------------------------------------------------------------------------

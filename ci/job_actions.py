@@ -1,0 +1,201 @@
+"""What a person does to jobs and pipelines: cancel, play a manual job, retry (docs/ci.md, "Job states").
+
+Each action checks write access, changes rows with conditional updates where a runner may act at the same moment,
+and ends with ``jobstate.advance``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from sqlmodel import Session, col, update
+
+from ci import notify
+from ci.jobstate import advance, fresh_jobs, latest_attempts, lock_pipeline, new_job_row, prerequisites
+from ci.models import (
+    ACTIVE_STATES,
+    CANCELED,
+    CONFIG_ERROR,
+    CREATED,
+    FAILED,
+    MANUAL,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    SUCCESS,
+    Job,
+    Pipeline,
+)
+from forge.accounts.models import Account
+from forge.db.models_base import utcnow
+from forge.errors import InvalidInput, NotFound
+from forge.i18n import N_
+from forge.permissions import Access, require_repo_access
+from forge.repos.services import RepoRef, get_repo_by_id
+
+# Job states a user may retry (GitLab: a finished job, whatever its result, except skipped ones).
+RETRYABLE = (SUCCESS, FAILED, CANCELED)
+
+
+def _require_write(session: Session, actor: Account | None, repo_id: int) -> RepoRef:
+    ref = get_repo_by_id(session, repo_id)
+    if ref is None:
+        raise NotFound(N_("Repository not found."))
+    require_repo_access(session, actor, ref.repo, Access.WRITE)
+    return ref
+
+
+def _cancel_rows(session: Session, job_ids: list[int]) -> None:
+    """Cancel jobs by id: those not running yet at once, running ones by asking their runner (the dispatcher
+    makes them ``canceled`` when the runner reports or is lost). Conditional updates, so a job a runner claims at
+    this very moment is asked to stop rather than overwritten."""
+    if not job_ids:
+        return
+    now = utcnow()
+    session.exec(
+        update(Job).where(col(Job.id).in_(job_ids), col(Job.status).in_([CREATED, PENDING, MANUAL]))
+        .values(status=CANCELED, cancel_requested=True, failure_reason="canceled", finished_at=now)
+    )
+    session.exec(
+        update(Job).where(col(Job.id).in_(job_ids), col(Job.status) == RUNNING).values(cancel_requested=True)
+    )
+    # Core updates are not seen by the session hooks of ci.notify: wake the runners' cancel watches ourselves.
+    notify.after_commit(session, *(notify.job_key(i) for i in job_ids))
+
+
+def cancel_job(session: Session, actor: Account | None, job: Job) -> Job:
+    _require_write(session, actor, job.repo_id)
+    if job.status not in (*ACTIVE_STATES, MANUAL):
+        raise InvalidInput(N_("Job #%(id)s has already finished."), id=job.id)
+    assert job.id is not None
+    _cancel_rows(session, [job.id])
+    pipeline = session.get(Pipeline, job.pipeline_id)
+    assert pipeline is not None
+    advance(session, pipeline)
+    session.refresh(job)
+    return job
+
+
+def cancel_pipeline(session: Session, actor: Account | None, pipeline: Pipeline) -> Pipeline:
+    _require_write(session, actor, pipeline.repo_id)
+    assert pipeline.id is not None
+    jobs = latest_attempts(fresh_jobs(session, pipeline.id))
+    active = sorted(j.id for j in jobs if j.id is not None and j.status in (*ACTIVE_STATES, MANUAL))
+    if not active:
+        raise InvalidInput(N_("Pipeline #%(id)s has nothing left to cancel."), id=pipeline.id)
+    _cancel_rows(session, active)
+    return advance(session, pipeline)
+
+
+def play_job(session: Session, actor: Account | None, job: Job) -> Job:
+    """Start a manual job."""
+    _require_write(session, actor, job.repo_id)
+    result = session.exec(
+        update(Job).where(col(Job.id) == job.id, col(Job.status) == MANUAL).values(status=PENDING, queued_at=utcnow())
+    )
+    if result.rowcount != 1:
+        raise InvalidInput(N_("Job #%(id)s is not waiting to be started by hand."), id=job.id)
+    assert job.id is not None
+    notify.after_commit(session, notify.job_key(job.id), notify.JOBS_PENDING)
+    pipeline = session.get(Pipeline, job.pipeline_id)
+    assert pipeline is not None
+    advance(session, pipeline)
+    session.refresh(job)
+    return job
+
+
+def _dependents(name: str, stage_index: int, jobs: list[Job]) -> set[str]:
+    """Names of the jobs that wait, directly or through others, for job ``name``."""
+    found: set[str] = set()
+    frontier = [(name, stage_index)]
+    while frontier:
+        current, index = frontier.pop()
+        for j in jobs:
+            if j.name in found or j.name == name:
+                continue
+            waits = current in j.needs if j.needs is not None else j.stage_index > index
+            if waits:
+                found.add(j.name)
+                frontier.append((j.name, j.stage_index))
+    return found
+
+
+def _retry_rows(session: Session, jobs: list[Job], targets: list[Job]) -> list[Job]:
+    now = utcnow()
+    new_jobs = []
+    for old in targets:
+        new = new_job_row(old, old.pipeline_id, old.repo_id, old.tags)
+        new.spec = copy.deepcopy(old.spec)
+        new.retry_of_id = old.id
+        session.add(new)
+        new_jobs.append(new)
+    session.flush()
+    for old, new in zip(targets, new_jobs, strict=True):
+        assert new.id is not None
+        _renumber(new, old)
+        # Asked for by a person: the job runs again once what it waits for is done, whatever its ``when`` said.
+        replaced = [new if j.name == new.name else j for j in jobs]
+        prereqs = prerequisites(new, replaced)
+        if not any(p.status in ACTIVE_STATES or p.name in {t.name for t in targets} for p in prereqs):
+            new.status = PENDING
+            new.queued_at = now
+        session.add(new)
+    # Jobs skipped because of what is now retried get their chance again (GitLab resets them to created).
+    again: set[str] = set()
+    for old in targets:
+        again |= _dependents(old.name, old.stage_index, jobs)
+    for j in jobs:
+        if j.name in again and j.status == SKIPPED:
+            j.status = CREATED
+            j.finished_at = None
+            session.add(j)
+    session.flush()
+    return new_jobs
+
+
+def _renumber(new: Job, old: Job) -> None:
+    """A retry is a new job: its CI_JOB_ID / CI_JOB_URL name the new row."""
+    spec = dict(new.spec)
+    values = []
+    for v in spec.get("variables", []):
+        v = dict(v)
+        if v.get("key") == "CI_JOB_ID":
+            v["value"] = str(new.id)
+        elif v.get("key") == "CI_JOB_URL":
+            v["value"] = str(v.get("value", "")).rsplit("/", 1)[0] + f"/{new.id}"
+        values.append(v)
+    spec["variables"] = values
+    new.spec = spec
+
+
+def retry_job(session: Session, actor: Account | None, job: Job) -> Job:
+    """Run a finished job again as a new job (the old one stays, for its log)."""
+    _require_write(session, actor, job.repo_id)
+    pipeline = lock_pipeline(session, job.pipeline_id)
+    if pipeline.status == CONFIG_ERROR:
+        raise InvalidInput(N_("This pipeline has no jobs to retry."))
+    jobs = latest_attempts(fresh_jobs(session, job.pipeline_id))
+    latest = next(j for j in jobs if j.name == job.name)
+    if latest.id != job.id:
+        raise InvalidInput(N_("Job #%(id)s was already retried; retry its latest attempt."), id=job.id)
+    if job.status not in RETRYABLE:
+        raise InvalidInput(N_("Only finished jobs can be retried."))
+    new = _retry_rows(session, jobs, [job])[0]
+    advance(session, pipeline)
+    session.refresh(new)
+    return new
+
+
+def retry_failed(session: Session, actor: Account | None, pipeline: Pipeline) -> list[Job]:
+    """Retry every failed or canceled job of a pipeline (the latest attempts)."""
+    _require_write(session, actor, pipeline.repo_id)
+    pipeline_id = pipeline.id
+    assert pipeline_id is not None
+    pipeline = lock_pipeline(session, pipeline_id)
+    jobs = latest_attempts(fresh_jobs(session, pipeline_id))
+    targets = [j for j in jobs if j.status in (FAILED, CANCELED)]
+    if not targets:
+        raise InvalidInput(N_("Pipeline #%(id)s has no failed or canceled jobs to retry."), id=pipeline.id)
+    new_jobs = _retry_rows(session, jobs, targets)
+    advance(session, pipeline)
+    return new_jobs
