@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from ci import jobstate, logs, notify, tokens
+from ci import artifacts, job_hooks, jobstate, logs, notify, project_variables, tokens
 from ci.background import periodic
 from ci.models import CANCELED, FAILED, PENDING, RUNNING, SUCCESS, Job, Pipeline, Runner
 from forge.db.engine import session_scope
@@ -247,6 +247,7 @@ def try_claim(engine: Engine, runner_id: int, public_url: str) -> Payload | None
                 continue  # another runner (or worker) got it first, or this runner became full
             job = session.get(Job, job_id, populate_existing=True)
             assert job is not None
+            job_hooks.job_started(session, job)
             notify.after_commit(session, notify.job_key(job_id))
             return build_payload(session, job, secret, public_url)
     return None
@@ -261,18 +262,20 @@ def _image(value: object) -> dict[str, Any] | None:
     return None
 
 
+def _variable(key: object, value: object, masked: object = False, file: object = False) -> dict[str, Any]:
+    return {"key": str(key), "value": str(value), "masked": bool(masked), "file": bool(file)}
+
+
 def _variables(value: object) -> list[dict[str, Any]]:
     if isinstance(value, dict):  # {"KEY": "value"} or {"KEY": {"value": ..., "masked": ...}}
-        out = []
-        for key, val in value.items():
-            if isinstance(val, dict):
-                out.append({"key": key, "value": str(val.get("value", "")), "masked": bool(val.get("masked"))})
-            else:
-                out.append({"key": key, "value": str(val), "masked": False})
-        return out
+        return [
+            _variable(key, val.get("value", ""), val.get("masked"), val.get("file")) if isinstance(val, dict)
+            else _variable(key, val)
+            for key, val in value.items()
+        ]
     if isinstance(value, list):
         return [
-            {"key": str(v["key"]), "value": str(v.get("value", "")), "masked": bool(v.get("masked"))}
+            _variable(v["key"], v.get("value", ""), v.get("masked"), v.get("file"))
             for v in value if isinstance(v, dict) and v.get("key")
         ]
     return []
@@ -286,7 +289,10 @@ def build_payload(session: Session, job: Job, secret: str, public_url: str) -> P
     if pipeline is None or ref is None:
         raise NotFound(N_("This job's pipeline or repository no longer exists."))
     variables = [v for v in _variables(spec.get("variables")) if v["key"] != "CI_JOB_TOKEN"]
-    variables.append({"key": "CI_JOB_TOKEN", "value": secret, "masked": True})
+    variables = [v for v in project_variables.merge_into(session, job, pipeline, variables)
+                 if v["key"] != "CI_JOB_TOKEN"]
+    # Last, so nothing a repository or file sets can replace the token the forge checks.
+    variables.append(_variable("CI_JOB_TOKEN", secret, masked=True))
     return {
         "id": job.id,
         "token": secret,
@@ -306,6 +312,12 @@ def build_payload(session: Session, job: Job, secret: str, public_url: str) -> P
             "depth": int(spec.get("git_depth", DEFAULT_GIT_DEPTH)),
         },
         "log_offset": job.log_length,
+        # CI delivery (docs/ci.md, "Job payload"): stored by the planner, except the dependencies' archives,
+        # which are found now so a retried build job's newer archive is the one used.
+        "services": list(spec.get("services") or []),
+        "artifacts": spec.get("artifacts"),
+        "cache": list(spec.get("cache") or []),
+        "dependencies": artifacts.payload_dependencies(session, job),
     }
 
 
@@ -364,6 +376,7 @@ def _finish(session: Session, job_id: int, status: str, *, reason: str = "", exi
     job = session.get(Job, job_id, populate_existing=True)
     assert job is not None
     logs.flush_tail(session, job)
+    job_hooks.job_finished(session, job)
     jobstate.on_job_finished(session, job)
     # Following jobs may have become pending, and the runner has a free slot.
     notify.after_commit(session, notify.job_key(job_id), notify.JOBS_PENDING)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from ci import config as ci_config
-from ci import variables
+from ci import lifecycle, variables
 from ci.config.spec import ConfigErrors, PlannedJob
 from ci.jobstate import advance, latest_attempts, new_job_row, sync_commit_status
 from ci.models import (
@@ -165,6 +165,8 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
         session.add(job)
     session.flush()
     advance(session, pipeline)
+    # A newer pipeline may make older ones on the same branch redundant (interruptible jobs; ci.lifecycle).
+    lifecycle.cancel_redundant(session, pipeline)
     return Outcome(pipeline)
 
 
@@ -228,9 +230,10 @@ def parse_run_variables(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 def run_pipeline(session: Session, settings: Settings, repo_ref: RepoRef, actor: Account, ref: str,
-                 run_variables: dict[str, str]) -> Pipeline:
-    """"Run pipeline" on branch or tag ``ref`` with extra variables; needs write access. Raises InvalidInput when
-    nothing would run (no pipeline file, workflow:rules, no job matches)."""
+                 run_variables: dict[str, str], source: str = "web") -> Pipeline:
+    """"Run pipeline" on branch or tag ``ref`` with extra variables, as ``actor`` who needs write access (also for
+    ``source`` "schedule" and "trigger": the schedule's or token's owner). Raises InvalidInput when nothing would
+    run (no pipeline file, workflow:rules, no job matches)."""
     require_repo_access(session, actor, repo_ref.repo, Access.WRITE)
     git = open_git(settings.repos_dir, repo_ref)
     wanted = ref.strip()
@@ -247,7 +250,7 @@ def run_pipeline(session: Session, settings: Settings, repo_ref: RepoRef, actor:
     assert sha is not None
     name = full.split("/", 2)[2]
     commit = git.resolve_commit(sha)  # a tag may point at an annotated tag object: run on its commit
-    trigger = Trigger(repo_ref, name, kind, commit.sha, "web", actor_id=actor.id, variables=run_variables)
+    trigger = Trigger(repo_ref, name, kind, commit.sha, source, actor_id=actor.id, variables=run_variables)
     outcome = create_pipeline(session, settings, git, trigger)
     if outcome.pipeline is None:
         messages = {

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     ci_runner_lost_after: int = Field(
         default=60, ge=30, description="Seconds without a call from a runner about a running job before it fails."
     )
+    ci_artifact_max_mb: int = Field(default=100, ge=1, description="Largest artifact archive or report, in MiB.")
+    ci_cache_max_mb: int = Field(default=500, ge=1, description="Largest CI cache archive, in MiB.")
+    ci_artifacts_expire_days: int = Field(
+        default=30, ge=0, description="Days job artifacts are kept when the job gives no expire_in; 0 keeps them."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -278,8 +278,8 @@ def test_payload_has_the_spec_and_a_masked_job_token(server, factory):  # type: 
     assert payload["timeout"] == 120 and payload["log_offset"] == 0
     assert payload["git"] == {"url": f"{URL}/{ref.full_name}.git", "sha": "a" * 40, "ref": "feature/x", "depth": 5}
     assert payload["variables"] == [
-        {"key": "SECRET", "value": "hunter22", "masked": True},
-        {"key": "CI_JOB_TOKEN", "value": token, "masked": True},
+        {"key": "SECRET", "value": "hunter22", "masked": True, "file": False},
+        {"key": "CI_JOB_TOKEN", "value": token, "masked": True, "file": False},
     ]
     job = get_job(e, job_id)
     assert job.token_hash == tokens.hash_token(token) and job.runner_id == runner.id and job.started_at

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ci import artifacts, environments, job_actions, jobstate, lifecycle, pipelines, test_reports, variables
 from ci import config as ci_config
 from ci import graph as ci_graph
-from ci import job_actions, jobstate, pipelines, variables
 from ci.config.spec import ConfigErrors, Plan
 from ci.models import ACTIVE_STATES, CANCELED, FAILED, MANUAL, Job, Pipeline, Runner
 from forge.accounts.models import Account
@@ -85,6 +85,7 @@ async def pipelines_page(request: Request) -> Response:
     def load(session: Session) -> dict[str, Any]:
         ctx = _ctx(session, request)
         rows, has_older = pipelines.list_pipelines(session, ctx["repo"].id, page, PER_PAGE, ref_filter)
+        ctx.update(test_reports.list_facts(session, rows))
         ctx.update(
             pipelines=rows,
             users=_accounts(session, {p.triggered_by_id for p in rows}),
@@ -120,7 +121,9 @@ async def pipeline_page(request: Request) -> Response:
             trigger_user=_accounts(session, {pipeline.triggered_by_id}).get(pipeline.triggered_by_id or 0),
             can_cancel=any(j.status in (*ACTIVE_STATES, MANUAL) for j in latest),
             can_retry=any(j.status in (FAILED, CANCELED) for j in latest),
+            pipeline_tab="jobs",
         )
+        ctx.update(test_reports.pipeline_facts(session, pipeline))
         return ctx
 
     ctx = await run_db(request, load)
@@ -184,6 +187,10 @@ async def job_page(request: Request) -> Response:
         )
         # The log partial's own context (helper module of the log routes): the log's end and its stream URL.
         ctx.update(ci_logs.job_log_context(session, ctx["ref"], job))
+        # What each CI feature shows about the job (its block is included by ci/job.html).
+        for facts in (artifacts.job_page_facts, test_reports.job_page_facts, environments.job_page_facts,
+                      lifecycle.job_page_facts):
+            ctx.update(facts(session, job))
         return ctx
 
     ctx = await run_db(request, load)

@@ -1,4 +1,6 @@
-"""CI tables: pipelines, jobs and their logs, commit statuses, runners and their registration tokens.
+"""CI tables: pipelines, jobs and their logs, commit statuses, runners and their registration tokens. Each feature
+added later keeps its own tables in a submodule (artifacts, test reports, variables, schedules, environments,
+lifecycle), imported at the end of this file so that ``SQLModel.metadata`` (and so Alembic) always sees them all.
 
 Jobs keep what the runner needs (``spec``: scripts, image, variables, timeout) as JSON so a retry runs exactly what
 the first attempt ran, even after the pipeline file changed. Logs are stored as chunks keyed by their byte offset,
@@ -25,10 +27,14 @@ FAILED = "failed"
 CANCELED = "canceled"
 SKIPPED = "skipped"
 MANUAL = "manual"
+# A ``when: delayed`` job whose turn has come, waiting for ``scheduled_at``.
+SCHEDULED = "scheduled"
+# A job whose ``resource_group`` is busy with another job.
+WAITING_FOR_RESOURCE = "waiting_for_resource"
 # A pipeline whose file could not be read; it has no jobs and shows the errors.
 CONFIG_ERROR = "config_error"
 
-ACTIVE_STATES = (CREATED, PENDING, RUNNING)
+ACTIVE_STATES = (CREATED, PENDING, RUNNING, SCHEDULED, WAITING_FOR_RESOURCE)
 DONE_STATES = (SUCCESS, FAILED, CANCELED, SKIPPED)
 
 
@@ -41,10 +47,10 @@ class Pipeline(SQLModel, table=True):
     ref_kind: str = Field(default="branch", max_length=8)  # branch / tag
     sha: str = Field(max_length=64, index=True)
     before_sha: str = Field(default="", max_length=64)
-    source: str = Field(default="push", max_length=16)  # push / web / api
+    source: str = Field(default="push", max_length=16)  # push / web / schedule / trigger / api
     push_event_id: int | None = Field(default=None, foreign_key="push_event.id", ondelete="SET NULL")
     triggered_by_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
-    status: str = Field(default=CREATED, max_length=16, index=True)
+    status: str = Field(default=CREATED, max_length=24, index=True)
     config_path: str = Field(default="", max_length=64)  # ".forge-ci.yml" or ".gitlab-ci.yml"
     # [{"line": 3, "message": "..."}] when status is config_error.
     config_errors: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
@@ -66,7 +72,7 @@ class Job(SQLModel, table=True):
     name: str = Field(max_length=255)
     stage: str = Field(max_length=255)
     stage_index: int = 0
-    status: str = Field(default=CREATED, max_length=16, index=True)
+    status: str = Field(default=CREATED, max_length=24, index=True)
     when: str = Field(default="on_success", max_length=16)
     allow_failure: bool = False
     # Job names this job waits for; None means "every job of the earlier stages" (stage order).
@@ -87,6 +93,12 @@ class Job(SQLModel, table=True):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     last_contact_at: datetime | None = None  # the runner's last call about this job (runner-lost detection)
+    # Issue 5 (docs/ci.md, "Delivery"): set from the pipeline file when the job is created.
+    interruptible: bool = False  # a newer pipeline on the same branch may cancel it
+    resource_group: str = Field(default="", max_length=255)  # expanded name; one job of a group at a time
+    environment: str = Field(default="", max_length=255, index=True)  # expanded environment name, "" for none
+    scheduled_at: datetime | None = None  # when a delayed (``scheduled``) job becomes pending
+    coverage: float | None = None  # percent, from the ``coverage`` regex over the log
 
 
 class JobLogChunk(SQLModel, table=True):
@@ -164,3 +176,7 @@ class PushSeen(SQLModel, table=True):
     # Why no pipeline was made: "deleted", "no_config", "workflow", "" when one was.
     outcome: str = Field(default="", max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# Feature tables (see the module docstring); imported last so they can refer to the tables above by name.
+from ci.models import artifacts, environments, lifecycle, reports, schedules, variables  # noqa: E402, F401

@@ -1,0 +1,3 @@
+"""Environments and their deployments."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Test reports: JUnit test cases per job and per-job totals."""
+
+from __future__ import annotations

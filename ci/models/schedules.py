@@ -1,0 +1,3 @@
+"""Pipeline schedules and trigger tokens."""
+
+from __future__ import annotations
