@@ -31,7 +31,9 @@ class _Registered:
 
 _TASKS: list[_Registered] = []
 # Modules that register tasks; imported by ``start`` so their decorators have run.
-TASK_MODULES = ("ci.triggers", "ci.dispatch")
+TASK_MODULES = (
+    "ci.triggers", "ci.dispatch", "ci.schedules", "ci.lifecycle", "ci.artifacts", "ci.environments", "ci.test_reports",
+)
 
 
 def periodic(seconds: float) -> Callable[[Task], Task]:

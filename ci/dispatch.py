@@ -42,7 +42,10 @@ DEFAULT_GIT_DEPTH = 20
 EXECUTORS = ("docker", "shell")
 MAX_CONCURRENCY = 64
 # Reasons a runner may give for a failed job (docs/ci.md, "Job states").
-FAILURE_REASONS = ("script_failure", "job_timeout", "image_pull_failure", "system_failure", "config_error")
+# What a runner may report (docs/ci.md, "Job states"); archived_failure: the artifacts could not be uploaded.
+FAILURE_REASONS = (
+    "script_failure", "job_timeout", "image_pull_failure", "system_failure", "config_error", "archived_failure",
+)
 RUNNER_LOST = "runner_lost"
 JOB_TIMEOUT = "job_timeout"
 # Contact times are written at most this often, so a chatty runner does not turn every call into a write.

@@ -1,7 +1,9 @@
-"""What a person does to jobs and pipelines: cancel, play a manual job, retry (docs/ci.md, "Job states").
+"""What a person does to jobs and pipelines: cancel, play a manual job, start or unschedule a delayed job, retry
+(docs/ci.md, "Job states").
 
-Each action checks write access, changes rows with conditional updates where a runner may act at the same moment,
-and ends with ``jobstate.advance``.
+Each action checks write access, changes rows with conditional updates where a runner (or the delayed-job sweep)
+may act at the same moment, and ends with ``jobstate.advance``. ``cancel_rows`` and ``retry_rows`` are also used
+without a person by ``ci.lifecycle`` (redundant pipelines, automatic retry).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import copy
 
 from sqlmodel import Session, col, update
 
-from ci import notify
+from ci import notify, resource_groups
 from ci.jobstate import advance, fresh_jobs, latest_attempts, lock_pipeline, new_job_row, prerequisites
 from ci.models import (
     ACTIVE_STATES,
@@ -21,8 +23,10 @@ from ci.models import (
     MANUAL,
     PENDING,
     RUNNING,
+    SCHEDULED,
     SKIPPED,
     SUCCESS,
+    WAITING_FOR_RESOURCE,
     Job,
     Pipeline,
 )
@@ -45,20 +49,25 @@ def _require_write(session: Session, actor: Account | None, repo_id: int) -> Rep
     return ref
 
 
-def _cancel_rows(session: Session, job_ids: list[int]) -> None:
-    """Cancel jobs by id: those not running yet at once, running ones by asking their runner (the dispatcher
-    makes them ``canceled`` when the runner reports or is lost). Conditional updates, so a job a runner claims at
-    this very moment is asked to stop rather than overwritten."""
+# States a job is canceled from at once (it has not started on a runner).
+NOT_STARTED = (CREATED, PENDING, MANUAL, SCHEDULED, WAITING_FOR_RESOURCE)
+
+
+def cancel_rows(session: Session, job_ids: list[int], *, running: bool = True) -> None:
+    """Cancel jobs by id: those not running yet at once, running ones (unless ``running`` is false) by asking
+    their runner (the dispatcher makes them ``canceled`` when the runner reports or is lost). Conditional
+    updates, so a job a runner claims at this very moment is asked to stop rather than overwritten."""
     if not job_ids:
         return
     now = utcnow()
     session.exec(
-        update(Job).where(col(Job.id).in_(job_ids), col(Job.status).in_([CREATED, PENDING, MANUAL]))
+        update(Job).where(col(Job.id).in_(job_ids), col(Job.status).in_(NOT_STARTED))
         .values(status=CANCELED, cancel_requested=True, failure_reason="canceled", finished_at=now)
     )
-    session.exec(
-        update(Job).where(col(Job.id).in_(job_ids), col(Job.status) == RUNNING).values(cancel_requested=True)
-    )
+    if running:
+        session.exec(
+            update(Job).where(col(Job.id).in_(job_ids), col(Job.status) == RUNNING).values(cancel_requested=True)
+        )
     # Core updates are not seen by the session hooks of ci.notify: wake the runners' cancel watches ourselves.
     notify.after_commit(session, *(notify.job_key(i) for i in job_ids))
 
@@ -68,7 +77,7 @@ def cancel_job(session: Session, actor: Account | None, job: Job) -> Job:
     if job.status not in (*ACTIVE_STATES, MANUAL):
         raise InvalidInput(N_("Job #%(id)s has already finished."), id=job.id)
     assert job.id is not None
-    _cancel_rows(session, [job.id])
+    cancel_rows(session, [job.id])
     pipeline = session.get(Pipeline, job.pipeline_id)
     assert pipeline is not None
     advance(session, pipeline)
@@ -83,20 +92,63 @@ def cancel_pipeline(session: Session, actor: Account | None, pipeline: Pipeline)
     active = sorted(j.id for j in jobs if j.id is not None and j.status in (*ACTIVE_STATES, MANUAL))
     if not active:
         raise InvalidInput(N_("Pipeline #%(id)s has nothing left to cancel."), id=pipeline.id)
-    _cancel_rows(session, active)
+    cancel_rows(session, active)
     return advance(session, pipeline)
+
+
+def start_waiting_job(session: Session, job_id: int, from_state: str, *, due: bool = False) -> bool:
+    """Move a ``manual`` or ``scheduled`` job on to ``pending`` (or ``waiting_for_resource`` when its resource
+    group is busy), exactly once: the first statement is a conditional update, so of a person's click, a second
+    click and the delayed-job sweep only one wins. ``due``: only when its ``scheduled_at`` has passed. Returns
+    whether this call moved it."""
+    now = utcnow()
+    stmt = update(Job).where(col(Job.id) == job_id, col(Job.status) == from_state)
+    if due:
+        stmt = stmt.where(col(Job.scheduled_at) <= now)
+    result = session.exec(stmt.values(status=CREATED, queued_at=now))
+    if result.rowcount != 1:
+        return False
+    job = session.get(Job, job_id, populate_existing=True)
+    assert job is not None
+    # The pipeline row before the group row: the lock order of ``ci.resource_groups``.
+    pipeline = lock_pipeline(session, job.pipeline_id)
+    resource_groups.enqueue(session, job)
+    session.flush()
+    if job.status == PENDING:
+        notify.after_commit(session, notify.job_key(job_id), notify.JOBS_PENDING)
+    advance(session, pipeline)
+    return True
 
 
 def play_job(session: Session, actor: Account | None, job: Job) -> Job:
     """Start a manual job."""
     _require_write(session, actor, job.repo_id)
+    assert job.id is not None
+    if not start_waiting_job(session, job.id, MANUAL):
+        raise InvalidInput(N_("Job #%(id)s is not waiting to be started by hand."), id=job.id)
+    session.refresh(job)
+    return job
+
+
+def start_now(session: Session, actor: Account | None, job: Job) -> Job:
+    """Start a delayed (``scheduled``) job now rather than when its ``start_in`` has passed."""
+    _require_write(session, actor, job.repo_id)
+    assert job.id is not None
+    if not start_waiting_job(session, job.id, SCHEDULED):
+        raise InvalidInput(N_("Job #%(id)s is not waiting for its delayed start."), id=job.id)
+    session.refresh(job)
+    return job
+
+
+def unschedule(session: Session, actor: Account | None, job: Job) -> Job:
+    """Stop a delayed job's timer: it becomes a manual job that someone may still start (GitLab's "Unschedule")."""
+    _require_write(session, actor, job.repo_id)
     result = session.exec(
-        update(Job).where(col(Job.id) == job.id, col(Job.status) == MANUAL).values(status=PENDING, queued_at=utcnow())
+        update(Job).where(col(Job.id) == job.id, col(Job.status) == SCHEDULED)
+        .values(status=MANUAL, scheduled_at=None)
     )
     if result.rowcount != 1:
-        raise InvalidInput(N_("Job #%(id)s is not waiting to be started by hand."), id=job.id)
-    assert job.id is not None
-    notify.after_commit(session, notify.job_key(job.id), notify.JOBS_PENDING)
+        raise InvalidInput(N_("Job #%(id)s is not waiting for its delayed start."), id=job.id)
     pipeline = session.get(Pipeline, job.pipeline_id)
     assert pipeline is not None
     advance(session, pipeline)
@@ -120,8 +172,9 @@ def _dependents(name: str, stage_index: int, jobs: list[Job]) -> set[str]:
     return found
 
 
-def _retry_rows(session: Session, jobs: list[Job], targets: list[Job]) -> list[Job]:
-    now = utcnow()
+def retry_rows(session: Session, jobs: list[Job], targets: list[Job]) -> list[Job]:
+    """New attempts of ``targets`` (latest attempts, among ``jobs``, the pipeline's latest attempts), queued at
+    once when what they wait for is done. The caller has locked the pipeline and calls ``advance`` after."""
     new_jobs = []
     for old in targets:
         new = new_job_row(old, old.pipeline_id, old.repo_id, old.tags)
@@ -137,8 +190,7 @@ def _retry_rows(session: Session, jobs: list[Job], targets: list[Job]) -> list[J
         replaced = [new if j.name == new.name else j for j in jobs]
         prereqs = prerequisites(new, replaced)
         if not any(p.status in ACTIVE_STATES or p.name in {t.name for t in targets} for p in prereqs):
-            new.status = PENDING
-            new.queued_at = now
+            resource_groups.enqueue(session, new)
         session.add(new)
     # Jobs skipped because of what is now retried get their chance again (GitLab resets them to created).
     again: set[str] = set()
@@ -180,7 +232,7 @@ def retry_job(session: Session, actor: Account | None, job: Job) -> Job:
         raise InvalidInput(N_("Job #%(id)s was already retried; retry its latest attempt."), id=job.id)
     if job.status not in RETRYABLE:
         raise InvalidInput(N_("Only finished jobs can be retried."))
-    new = _retry_rows(session, jobs, [job])[0]
+    new = retry_rows(session, jobs, [job])[0]
     advance(session, pipeline)
     session.refresh(new)
     return new
@@ -196,6 +248,6 @@ def retry_failed(session: Session, actor: Account | None, pipeline: Pipeline) ->
     targets = [j for j in jobs if j.status in (FAILED, CANCELED)]
     if not targets:
         raise InvalidInput(N_("Pipeline #%(id)s has no failed or canceled jobs to retry."), id=pipeline.id)
-    new_jobs = _retry_rows(session, jobs, targets)
+    new_jobs = retry_rows(session, jobs, targets)
     advance(session, pipeline)
     return new_jobs

@@ -7,15 +7,20 @@ judged one after the other, so the later one always sees the earlier one done an
 forgotten.
 
 Only the latest attempt of each job name counts; a retry adds a row (``retry_of_id``) and keeps the old one.
+
+Lifecycle states (issue 5): a ``when: delayed`` job whose turn comes becomes ``scheduled`` until its ``start_in``
+has passed (``ci.lifecycle`` starts it); a job naming a ``resource_group`` goes through ``ci.resource_groups``,
+which makes it ``pending`` or ``waiting_for_resource``; the groups held by jobs that ended are released here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from ci import statuses
+from ci import resource_groups, statuses
 from ci.config.spec import PlannedJob
 from ci.models import (
     ACTIVE_STATES,
@@ -26,14 +31,18 @@ from ci.models import (
     MANUAL,
     PENDING,
     RUNNING,
+    SCHEDULED,
     SKIPPED,
     SUCCESS,
+    WAITING_FOR_RESOURCE,
     Job,
     Pipeline,
 )
 from forge.db.models_base import utcnow
 
 FINAL_PIPELINE_STATES = (SUCCESS, FAILED, CANCELED, SKIPPED, CONFIG_ERROR)
+# The longest ``start_in`` GitLab accepts; a larger stored value is cut to it.
+MAX_START_IN = 7 * 24 * 3600
 
 
 def new_job_row(source: PlannedJob | Job, pipeline_id: int, repo_id: int, tags: str) -> Job:
@@ -50,9 +59,10 @@ def new_job_row(source: PlannedJob | Job, pipeline_id: int, repo_id: int, tags: 
         allow_failure=source.allow_failure,
         needs=list(source.needs) if source.needs is not None else None,
         tags=tags,
+        # A retry keeps these; for a planned job ``ci.pipelines`` stores the expanded group name afterwards.
+        interruptible=source.interruptible,
+        resource_group=source.resource_group,
     )
-
-
 
 
 def latest_attempts(jobs: Iterable[Job]) -> list[Job]:
@@ -77,8 +87,15 @@ def prerequisites(job: Job, jobs: list[Job]) -> list[Job]:
     return [j for j in jobs if j.stage_index < job.stage_index]
 
 
+def blocking_manual(job: Job) -> bool:
+    """A manual job nobody played that holds up what comes after it: GitLab's manual jobs with
+    ``allow_failure: false`` (the pipeline is "blocked"). With ``allow_failure: true`` (the default for
+    ``when: manual`` outside ``rules``) later stages go on without it."""
+    return job.status == MANUAL and not job.allow_failure
+
+
 def _waiting(job: Job, prereqs: list[Job]) -> bool:
-    if any(p.status in ACTIVE_STATES for p in prereqs):
+    if any(p.status in ACTIVE_STATES or blocking_manual(p) for p in prereqs):
         return True
     # A manual job that was not played does not hold up later stages (GitLab's default for when: manual), but a
     # job that names it in ``needs`` waits until it has been played and has finished.
@@ -97,19 +114,29 @@ def _decide(job: Job, prereqs: list[Job]) -> str:
         return PENDING if failed else SKIPPED
     if failed or canceled or blocked:
         return SKIPPED
+    if job.when == "delayed":
+        return SCHEDULED
     return MANUAL if job.when == "manual" else PENDING
 
 
 def pipeline_status(jobs: Iterable[Job]) -> str:
     """A pipeline's status from its jobs' latest attempts (GitLab's composite status): failures of
-    ``allow_failure`` jobs count as success and manual jobs nobody played are left out."""
+    ``allow_failure`` jobs count as success and manual jobs nobody played are left out unless they block
+    (``allow_failure: false``), which makes the pipeline ``manual`` ("blocked")."""
     latest = latest_attempts(jobs)
     states = [SUCCESS if j.status == FAILED and j.allow_failure else j.status for j in latest]
+    blocked = any(blocking_manual(j) for j in latest)
     counted = [s for s in states if s != MANUAL]
     # Queued counts as running (docs/ci.md): the dispatcher does not report a job's start to the pipeline, and a
     # pipeline shown "pending" while one of its jobs runs would be wrong; the job page says "waiting for a runner".
-    if any(s in (RUNNING, PENDING) for s in counted):
+    # A job waiting for its resource group is queued too (the job page names the group).
+    if any(s in (RUNNING, PENDING, WAITING_FOR_RESOURCE) for s in counted):
         return RUNNING
+    if blocked:
+        return MANUAL
+    if any(s == SCHEDULED for s in counted):
+        # GitLab's "delayed" pipeline: nothing runs until a delayed job's time comes.
+        return SCHEDULED
     if any(s == CREATED for s in counted) or not counted:
         # Nothing can move until someone plays a manual job (only jobs that wait for one are left).
         return MANUAL
@@ -145,6 +172,8 @@ def advance(session: Session, pipeline: Pipeline) -> Pipeline:
         return pipeline
     all_jobs = fresh_jobs(session, pipeline_id)
     jobs = latest_attempts(all_jobs)
+    # Groups held by jobs that have ended go to the next job first (possibly one of this pipeline's).
+    resource_groups.release_finished(session, all_jobs)
     now = utcnow()
     moved = True
     while moved:  # a job that becomes skipped or manual may release the next one at once
@@ -155,12 +184,16 @@ def advance(session: Session, pipeline: Pipeline) -> Pipeline:
             prereqs = prerequisites(job, jobs)
             if _waiting(job, prereqs):
                 continue
-            job.status = _decide(job, prereqs)
-            if job.status == PENDING:
-                job.queued_at = now
-            elif job.status == SKIPPED:
-                job.finished_at = now
-            session.add(job)
+            decided = _decide(job, prereqs)
+            if decided == PENDING:
+                resource_groups.enqueue(session, job)
+            else:
+                job.status = decided
+                if decided == SKIPPED:
+                    job.finished_at = now
+                elif decided == SCHEDULED:
+                    job.scheduled_at = now + timedelta(seconds=start_in(job))
+                session.add(job)
             moved = True
     status = pipeline_status(jobs)
     started = [j.started_at for j in all_jobs if j.started_at is not None]
@@ -179,11 +212,20 @@ def advance(session: Session, pipeline: Pipeline) -> Pipeline:
     return pipeline
 
 
+def start_in(job: Job) -> int:
+    """Seconds a delayed job waits once its turn has come (the spec's ``start_in``, at most a week)."""
+    value = (job.spec or {}).get("start_in")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return int(min(max(value, 0), MAX_START_IN))
+
+
 _DESCRIPTIONS = {
     CREATED: "Pipeline created",
     PENDING: "Pipeline is waiting for a runner",
     RUNNING: "Pipeline is running",
     MANUAL: "Pipeline is waiting for a manual action",
+    SCHEDULED: "Pipeline is waiting for a delayed job",
     SUCCESS: "Pipeline passed",
     FAILED: "Pipeline failed",
     CANCELED: "Pipeline was canceled",

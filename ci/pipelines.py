@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from ci import config as ci_config
 from ci import lifecycle, variables
-from ci.config.spec import ConfigErrors, PlannedJob
+from ci.config.spec import Artifacts, Cache, ConfigErrors, Environment, PlannedJob, Service
 from ci.jobstate import advance, latest_attempts, new_job_row, sync_commit_status
 from ci.models import (
     CONFIG_ERROR,
@@ -25,11 +25,13 @@ from ci.models import (
     Pipeline,
 )
 from forge.accounts.models import Account
+from forge.db.models_base import utcnow
 from forge.errors import InvalidInput, NotFound
-from forge.git import changes
+from forge.git import changes, trees
 from forge.git.repository import CommitInfo, GitRepo
 from forge.i18n import N_
 from forge.permissions import Access, require_repo_access
+from forge.repos import protection
 from forge.repos.models import Repository
 from forge.repos.services import RepoRef, open_git
 from forge.settings import Settings
@@ -108,6 +110,43 @@ def exists_checker(git: GitRepo, sha: str) -> Callable[[str], bool]:
     return exists
 
 
+def include_reader(git: GitRepo, sha: str) -> ci_config.IncludeReader:
+    """``include: local``: the text of a file of commit ``sha`` (None when missing, too large or not UTF-8)."""
+
+    def read(path: str) -> str | None:
+        data = git.read_blob_at(sha, path, MAX_CONFIG_BYTES)
+        if data is None:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    return read
+
+
+def blob_id_reader(git: GitRepo, sha: str) -> Callable[[str], str | None]:
+    """``cache:key:files``: the blob id of a file at commit ``sha`` (None when it is missing or a directory)."""
+    commit = git.resolve_commit(sha)
+
+    def blob_id(path: str) -> str | None:
+        try:
+            found = trees.read_file(git, trees.Location(sha, commit, path.strip("/"), "commit"), max_bytes=0)
+        except NotFound:
+            return None
+        return found.sha
+
+    return blob_id
+
+
+def ref_protected(session: Session, ref: RepoRef, ref_name: str, ref_kind: str) -> bool:
+    """Whether a pipeline runs for a protected ref (CI_COMMIT_REF_PROTECTED; protected variables and caches):
+    a branch matched by a protection rule. Tags cannot be protected on this forge."""
+    if ref_kind != "branch":
+        return False
+    return protection.matching_rule(protection.list_rules(session, ref), ref_name) is not None
+
+
 def _config_errors(exc: ConfigErrors) -> list[dict[str, Any]]:
     return [{"line": e.line, "message": e.message} for e in exc.errors]
 
@@ -124,8 +163,11 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
     if found is None:
         return Outcome(None, "no_config")
     server_url = settings.public_url()
+    created_at = utcnow()
     facts = variables.PipelineFacts(trigger.ref, trigger.ref_name, trigger.ref_kind, commit, trigger.before_sha,
-                                    trigger.source, server_url)
+                                    trigger.source, server_url,
+                                    ref_protected(session, trigger.ref, trigger.ref_name, trigger.ref_kind),
+                                    created_at)
     predefined = variables.pipeline_variables(facts)
     errors: list[dict[str, Any]] | None = None
     planned = None
@@ -133,10 +175,10 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
         errors = [{"line": None, "message": found.problem}]
     else:
         try:
-            config = ci_config.load(found.text, found.path)
+            config = ci_config.load(found.text, found.path, include_reader(git, trigger.sha))
             changed = list(trigger.changed_paths) if trigger.changed_paths is not None else None
             planned = ci_config.plan(config, {**predefined, **trigger.variables}, changed,
-                                     exists_checker(git, trigger.sha))
+                                     exists_checker(git, trigger.sha), blob_id_reader(git, trigger.sha))
         except ConfigErrors as exc:
             errors = _config_errors(exc)
     if planned is not None and planned.skipped_by_workflow:
@@ -144,6 +186,7 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
     if planned is not None and not planned.jobs:
         return Outcome(None, "no_jobs")
     pipeline = _pipeline_row(trigger, commit, found.path)
+    pipeline.created_at = created_at
     if errors is not None:
         pipeline.status = CONFIG_ERROR
         pipeline.config_errors = errors
@@ -162,6 +205,11 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
     project_path = trigger.ref.full_name
     for job, p in zip(jobs, planned.jobs, strict=True):
         job.spec = _spec(p, job, pipeline, server_url, project_path, predefined, trigger.variables)
+        # The columns the lifecycle and environments read without opening the spec (docs/ci.md, "Delivery").
+        job.interruptible = p.interruptible
+        job.resource_group = str(job.spec.get("resource_group") or "")[:255]
+        environment = job.spec.get("environment")
+        job.environment = str(environment["name"])[:255] if environment else ""
         session.add(job)
     session.flush()
     advance(session, pipeline)
@@ -193,6 +241,10 @@ def _spec(p: PlannedJob, job: Job, pipeline: Pipeline, server_url: str, project_
     """The job payload's stored part (docs/ci.md, "Stored job spec"); the dispatcher adds the rest."""
     assert job.id is not None and pipeline.id is not None
     job_level = variables.job_variables(server_url, project_path, pipeline.id, job.id, job.name, job.stage)
+    # The pipeline's own variables win over the file's, as they did when its rules were evaluated.
+    known = {**p.variables, **predefined, **job_level, **run_variables}
+    final = ci_config.finalize(p, known)
+    environment_vars = variables.environment_variables(final.environment)
     image = None
     if p.image is not None:
         image = {"name": p.image.name,
@@ -202,12 +254,75 @@ def _spec(p: PlannedJob, job: Job, pipeline: Pipeline, server_url: str, project_
         "before_script": list(p.before_script),
         "script": list(p.script),
         "after_script": list(p.after_script),
-        # The pipeline's own variables win over the file's, as they did when its rules were evaluated.
-        "variables": variables.variable_list(p.variables, predefined, job_level, run_variables),
+        "variables": variables.variable_list(p.variables, predefined, job_level, environment_vars, run_variables),
         "timeout": p.timeout_seconds or DEFAULT_TIMEOUT,
         # The clone URL, sha and ref come from the pipeline and repository when the job is handed out, so a
         # repository renamed meanwhile is still found.
         "git_depth": GIT_DEPTH,
+        # CI delivery (the contract of docs/ci.md, "Job spec"): always present, names expanded.
+        "services": [_service_spec(s, known) for s in final.services],
+        "artifacts": _artifacts_spec(final.artifacts),
+        "cache": [_cache_spec(c) for c in final.cache],
+        "artifact_sources": list(final.artifact_sources),
+        "coverage": final.coverage,
+        "retry": {"max": final.retry.max, "when": list(final.retry.when), "exit_codes": list(final.retry.exit_codes)},
+        "environment": _environment_spec(final.environment),
+        "start_in": final.start_in,
+        "parallel": {"index": final.parallel[0], "total": final.parallel[1]} if final.parallel else None,
+        "interruptible": final.interruptible,
+        "resource_group": final.resource_group,
+        "manual_confirmation": final.manual_confirmation,
+    }
+
+
+def _service_spec(service: Service, known: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": service.name,
+        "alias": list(service.alias),
+        "command": list(service.command) if service.command is not None else None,
+        "entrypoint": list(service.entrypoint) if service.entrypoint is not None else None,
+        "variables": [{"key": k, "value": ci_config.substitute(v, known)} for k, v in service.variables.items()],
+    }
+
+
+def _artifacts_spec(artifacts: Artifacts | None) -> dict[str, Any] | None:
+    if artifacts is None:
+        return None
+    return {
+        "name": artifacts.name,
+        "paths": list(artifacts.paths),
+        "exclude": list(artifacts.exclude),
+        "untracked": artifacts.untracked,
+        "when": artifacts.when,
+        # "never" keeps them (GitLab); None leaves it to the instance default (FORGE_CI_ARTIFACTS_EXPIRE_DAYS).
+        "expire_in": "never" if artifacts.expire_never else artifacts.expire_in,
+        "expose_as": artifacts.expose_as,
+        "reports": {"junit": list(artifacts.junit)},
+    }
+
+
+def _cache_spec(cache: Cache) -> dict[str, Any]:
+    return {
+        "key": cache.key or "default",
+        "paths": list(cache.paths),
+        "untracked": cache.untracked,
+        "policy": cache.policy,
+        "when": cache.when,
+        "fallback_keys": list(cache.fallback_keys),
+        "unprotect": cache.unprotect,
+    }
+
+
+def _environment_spec(environment: Environment | None) -> dict[str, Any] | None:
+    if environment is None:
+        return None
+    return {
+        "name": environment.name,
+        "url": environment.url,
+        "action": environment.action,
+        "on_stop": environment.on_stop,
+        "deployment_tier": environment.deployment_tier,
+        "auto_stop_in": environment.auto_stop_in,
     }
 
 

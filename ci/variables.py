@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from ci.config.envnames import environment_slug, environment_tier, environment_variables
 from forge.git.repository import CommitInfo
 from forge.repos.services import RepoRef
+
+__all__ = [
+    "JOB_TOKEN_KEY", "PipelineFacts", "environment_slug", "environment_tier", "environment_variables",
+    "job_variables", "pipeline_variables", "timestamp", "valid_name", "variable_list", "with_job_token",
+]
 
 JOB_TOKEN_KEY = "CI_JOB_TOKEN"
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -32,6 +39,15 @@ class PipelineFacts:
     before_sha: str
     source: str  # push / web / api
     server_url: str
+    protected: bool = False  # the ref is a protected branch (CI_COMMIT_REF_PROTECTED)
+    created_at: datetime | None = None  # the pipeline's creation time (CI_PIPELINE_CREATED_AT)
+
+
+def timestamp(moment: datetime) -> str:
+    """GitLab's format for predefined times: ISO 8601 in UTC, whole seconds, ``Z``."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def _slug(name: str) -> str:
@@ -64,7 +80,10 @@ def pipeline_variables(facts: PipelineFacts) -> dict[str, str]:
         "CI_PROJECT_URL": f"{facts.server_url}/{owner}/{repo}",
         "CI_PROJECT_VISIBILITY": "private" if facts.ref.repo.is_private else "public",
         "CI_SERVER_URL": facts.server_url,
+        "CI_COMMIT_REF_PROTECTED": "true" if facts.protected else "false",
     }
+    if facts.created_at is not None:
+        values["CI_PIPELINE_CREATED_AT"] = timestamp(facts.created_at)
     # Exactly one of the two is set, so `$CI_COMMIT_BRANCH` / `$CI_COMMIT_TAG` in rules tell the kinds apart.
     values["CI_COMMIT_TAG" if facts.ref_kind == "tag" else "CI_COMMIT_BRANCH"] = facts.ref_name
     return values
@@ -77,6 +96,8 @@ def job_variables(server_url: str, project_path: str, pipeline_id: int, job_id: 
         "CI_PIPELINE_URL": f"{server_url}/{project_path}/-/pipelines/{pipeline_id}",
         "CI_JOB_ID": str(job_id),
         "CI_JOB_NAME": name,
+        # GitLab's CI_JOB_NAME_SLUG: like the ref slug (lower case, a-z 0-9 and "-", at most 63 characters).
+        "CI_JOB_NAME_SLUG": _slug(name),
         "CI_JOB_STAGE": stage,
         "CI_JOB_URL": f"{server_url}/{project_path}/-/jobs/{job_id}",
     }

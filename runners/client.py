@@ -9,11 +9,14 @@ lose a job; a 401 is never retried and says what to do. ``Job`` and its parts ar
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,6 +77,53 @@ class JobVariable:
     key: str
     value: str
     masked: bool = False
+    file: bool = False  # GitLab's file-type variable: the runner writes the value to a file and passes its path
+
+
+@dataclass(frozen=True)
+class JobService:
+    """A ``services`` entry: a container started next to the job's, reachable by its aliases."""
+
+    name: str  # the image
+    aliases: tuple[str, ...] = ()
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    variables: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class JobArtifacts:
+    """``artifacts``: what is archived and uploaded after the job's scripts."""
+
+    name: str = ""
+    paths: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    untracked: bool = False
+    when: str = "on_success"  # on_success | on_failure | always
+    expire_in: str = ""  # seconds as digits, "never" (kept until deleted), or "" for the forge's default
+    junit: tuple[str, ...] = ()  # reports:junit patterns
+
+
+@dataclass(frozen=True)
+class JobCache:
+    """One ``cache`` entry; ``key`` is final (the forge resolved ``key:files`` and expanded variables)."""
+
+    key: str = "default"
+    paths: tuple[str, ...] = ()
+    untracked: bool = False
+    policy: str = "pull-push"  # pull | push | pull-push
+    when: str = "on_success"
+    fallback_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobDependency:
+    """The archive of an earlier job of the pipeline, downloaded into the checkout before the script."""
+
+    job_id: int
+    name: str
+    filename: str = "artifacts.zip"
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +149,10 @@ class Job:
     timeout: int
     git: JobGit
     log_offset: int = 0
+    services: tuple[JobService, ...] = ()
+    artifacts: JobArtifacts | None = None
+    cache: tuple[JobCache, ...] = ()
+    dependencies: tuple[JobDependency, ...] = ()
 
     @classmethod
     def from_payload(cls, data: Any) -> Job:
@@ -153,6 +207,105 @@ def _str(value: Any, name: str) -> str:
     return value
 
 
+def _bool(value: Any, name: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} is not true or false")
+    return value
+
+
+def _optional_strings(value: Any, name: str) -> tuple[str, ...] | None:
+    return None if value is None else _strings(value, name)
+
+
+def _parse_service(item: Any) -> JobService:
+    if isinstance(item, str):  # the short form, should a forge send it
+        return JobService(item)
+    if not isinstance(item, dict):
+        raise TypeError("services has an entry that is neither a name nor an object")
+    alias = item.get("alias")
+    if isinstance(alias, str):  # GitLab allows "a,b" in one string
+        aliases = tuple(a.strip() for a in alias.split(",") if a.strip())
+    else:
+        aliases = _strings(alias, "services.alias")
+    variables = []
+    for var in item.get("variables") or []:
+        if not isinstance(var, dict):
+            raise TypeError("services.variables has an entry that is not an object")
+        variables.append((_str(var["key"], "services.variables.key"), str(var.get("value", ""))))
+    return JobService(
+        name=_str(item["name"], "services.name"), aliases=aliases,
+        command=_optional_strings(item.get("command"), "services.command"),
+        entrypoint=_optional_strings(item.get("entrypoint"), "services.entrypoint"),
+        variables=tuple(variables),
+    )
+
+
+def _optional_int(value: Any, name: str) -> int | None:
+    return None if value is None or value == "" else _int(value, name)
+
+
+def _expire_in(value: Any) -> str:
+    """``artifacts.expire_in`` as the upload's query value: seconds, "never", or "" (the forge decides)."""
+    if value is None or value == "":
+        return ""
+    if value == "never":
+        return "never"
+    return str(_int(value, "artifacts.expire_in"))
+
+
+def _parse_artifacts(item: Any) -> JobArtifacts | None:
+    if item is None:
+        return None
+    if not isinstance(item, dict):
+        raise TypeError("artifacts is not an object")
+    reports = item.get("reports") or {}
+    if not isinstance(reports, dict):
+        raise TypeError("artifacts.reports is not an object")
+    return JobArtifacts(
+        name=_str(item.get("name") or "", "artifacts.name"),
+        paths=_strings(item.get("paths"), "artifacts.paths"),
+        exclude=_strings(item.get("exclude"), "artifacts.exclude"),
+        untracked=_bool(item.get("untracked"), "artifacts.untracked"),
+        when=_str(item.get("when") or "on_success", "artifacts.when"),
+        expire_in=_expire_in(item.get("expire_in")),
+        junit=_strings(reports.get("junit"), "artifacts.reports.junit"),
+    )
+
+
+def _parse_cache(item: Any) -> JobCache:
+    if not isinstance(item, dict):
+        raise TypeError("cache has an entry that is not an object")
+    return JobCache(
+        key=_str(item.get("key") or "default", "cache.key"),
+        paths=_strings(item.get("paths"), "cache.paths"),
+        untracked=_bool(item.get("untracked"), "cache.untracked"),
+        policy=_str(item.get("policy") or "pull-push", "cache.policy"),
+        when=_str(item.get("when") or "on_success", "cache.when"),
+        fallback_keys=_strings(item.get("fallback_keys"), "cache.fallback_keys"),
+    )
+
+
+def _parse_dependency(item: Any) -> JobDependency:
+    if not isinstance(item, dict):
+        raise TypeError("dependencies has an entry that is not an object")
+    return JobDependency(
+        job_id=_int(item["job_id"], "dependencies.job_id"),
+        name=_str(item.get("name") or "", "dependencies.name"),
+        filename=_str(item.get("filename") or "artifacts.zip", "dependencies.filename"),
+        size=_optional_int(item.get("size"), "dependencies.size"),
+    )
+
+
+def _list(value: Any, name: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"{name} is not a list")
+    return value
+
+
 def _parse_job(data: Any) -> Job:
     if not isinstance(data, dict):
         raise TypeError("the job is not an object")
@@ -169,8 +322,11 @@ def _parse_job(data: Any) -> Job:
     variables = []
     for item in data.get("variables") or []:
         variables.append(JobVariable(_str(item["key"], "variables.key"), _str(item["value"], "variables.value"),
-                                     bool(item.get("masked", False))))
+                                     bool(item.get("masked", False)), bool(item.get("file", False))))
     git = data["git"]
+    cache_data = data.get("cache")
+    if isinstance(cache_data, dict):  # one cache written without a list
+        cache_data = [cache_data]
     return Job(
         id=_int(data["id"], "id"),
         token=_str(data["token"], "token"),
@@ -186,6 +342,11 @@ def _parse_job(data: Any) -> Job:
         git=JobGit(_str(git["url"], "git.url"), _str(git["sha"], "git.sha"), _str(git.get("ref", ""), "git.ref"),
                    _int(git.get("depth", 20), "git.depth")),
         log_offset=_int(data.get("log_offset", 0), "log_offset"),
+        # CI delivery: a missing key means the job does not use the feature; unknown keys are ignored.
+        services=tuple(_parse_service(s) for s in _list(data.get("services"), "services")),
+        artifacts=_parse_artifacts(data.get("artifacts")),
+        cache=tuple(_parse_cache(c) for c in _list(cache_data, "cache")),
+        dependencies=tuple(_parse_dependency(d) for d in _list(data.get("dependencies"), "dependencies")),
     )
 
 
@@ -233,11 +394,13 @@ class _Http:
         self._client.close()
 
     def call(self, method: str, path: str, *, retry_for: float | None, expect: tuple[int, ...] = (200,),
-             read_timeout: float = 30.0, stop: threading.Event | None = None, **kwargs: Any) -> httpx.Response:
+             read_timeout: float = 30.0, stop: threading.Event | None = None, download_to: Path | None = None,
+             **kwargs: Any) -> httpx.Response:
         """Send the request, retrying connection errors and 5xx for ``retry_for`` seconds (None: until
         ``stop`` is set). Answers with a status in ``expect`` are returned, and so is 416 (the log's gap
         answer); 401 raises ``Unauthorized``, any other status ``ProtocolError``. ``stop`` (default: the
-        client's) ends the retrying with ``Stopped``."""
+        client's) ends the retrying with ``Stopped``. With ``download_to``, a 2xx body is streamed into that
+        file (never held in memory) and the returned response has no body left to read."""
         stop = stop or self.stop
         deadline = None if retry_for is None else time.monotonic() + retry_for
         delay = _BACKOFF_FIRST
@@ -247,7 +410,7 @@ class _Http:
                 raise Stopped("The runner is stopping.")
             problem: str
             try:
-                response = self._client.request(method, path, timeout=timeout, **kwargs)
+                response = self._send(method, path, timeout, download_to, expect, kwargs)
             except httpx.TransportError as exc:
                 problem = f"cannot reach the forge at {self.base_url} ({exc.__class__.__name__}: {exc})"
             else:
@@ -270,6 +433,42 @@ class _Http:
             if stop.wait(delay * random.uniform(0.8, 1.2)):
                 raise Stopped("The runner is stopping.")
             delay = min(delay * 2, _BACKOFF_MAX)
+
+
+    def _send(self, method: str, path: str, timeout: httpx.Timeout, download_to: Path | None,
+              expect: tuple[int, ...], kwargs: dict[str, Any]) -> httpx.Response:
+        if download_to is None:
+            return self._client.request(method, path, timeout=timeout, **kwargs)
+        with self._client.stream(method, path, timeout=timeout, **kwargs) as response:
+            if response.status_code in expect and 200 <= response.status_code < 300:
+                # A broken connection half-way raises a TransportError: the caller retries from the start.
+                with download_to.open("wb") as out:
+                    for chunk in response.iter_bytes(_CHUNK):
+                        if self.stop.is_set():
+                            raise Stopped("The transfer was stopped.")
+                        out.write(chunk)
+            else:
+                response.read()  # an error answer is small JSON
+        return response
+
+
+_CHUNK = 64 * 1024
+
+
+class _FileBody:
+    """A request body read from a file in chunks. Not a generator on purpose: httpx can iterate it again, so a
+    retried upload sends the whole file again."""
+
+    def __init__(self, path: Path, stop: threading.Event) -> None:
+        self.path = path
+        self.stop = stop
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self.path.open("rb") as src:
+            while chunk := src.read(_CHUNK):
+                if self.stop.is_set():  # a canceled job does not finish sending a big archive
+                    raise Stopped("The transfer was stopped.")
+                yield chunk
 
 
 def register(url: str, registration_token: str, *, name: str, labels: list[str], concurrency: int,
@@ -380,6 +579,39 @@ class JobClient:
         response = self._call("POST", "/state", json=payload)
         current = _json_object(response).get("state")
         return current if isinstance(current, str) else state
+
+    # -- files (artifacts and caches, docs/ci.md "Runner protocol") -----------------------------------------------
+
+    def _download(self, path: str, dest: Path, params: dict[str, str] | None = None) -> bool:
+        """Stream ``path`` into ``dest``; False when the forge has nothing there (404)."""
+        response = self._call("GET", path, params=params, expect=(200, 404), download_to=dest, read_timeout=300.0)
+        return response.status_code == 200
+
+    def _upload(self, path: str, src: Path, params: dict[str, str], content_type: str) -> int:
+        """Stream ``src`` to ``path`` (PUT, with its Content-Length); the size the forge stored."""
+        size = os.stat(src).st_size
+        response = self._call("PUT", path, params=params, content=_FileBody(src, self._http.stop), expect=(200, 201),
+                              read_timeout=300.0,
+                              headers={"Content-Type": content_type, "Content-Length": str(size)})
+        stored = _json_object(response).get("size") if response.content else None
+        return stored if isinstance(stored, int) and not isinstance(stored, bool) else size
+
+    def download_artifacts(self, other_job_id: int, dest: Path) -> bool:
+        """The archive of job ``other_job_id`` of the same pipeline into ``dest``; False when it has none."""
+        return self._download(f"/artifacts/{other_job_id}", dest)
+
+    def upload_artifact(self, kind: str, filename: str, src: Path, expire_in: str) -> int:
+        """Upload ``src`` as this job's artifact of type ``kind`` (``archive`` or ``junit``)."""
+        params = {"type": kind, "filename": filename, "expire_in": expire_in}
+        content_type = "application/zip" if kind == "archive" else "application/octet-stream"
+        return self._upload("/artifacts", src, params, content_type)
+
+    def get_cache(self, key: str, dest: Path) -> bool:
+        """The repository's cache archive for ``key`` into ``dest``; False on a miss."""
+        return self._download("/cache", dest, {"key": key})
+
+    def put_cache(self, key: str, src: Path) -> int:
+        return self._upload("/cache", src, {"key": key}, "application/zip")
 
     def watch(self, wait: int = LONG_POLL_WAIT) -> str:
         """Long-poll until the job is canceled or ``wait`` passes; the job's current state."""

@@ -21,6 +21,7 @@ from runners.client import (
     Job,
     JobClient,
     JobGone,
+    ProtocolError,
     RunnerClient,
     Stopped,
     Unauthorized,
@@ -182,6 +183,9 @@ class Runner:
         log.info("job %s (%s): started", job.id, job.name)
         client = JobClient(self.config.url, job, stop=self._http_stop)
         watch_client = JobClient(self.config.url, job, stop=self._http_stop)
+        # Artifacts and caches get their own connection, so a big upload never delays the log or the watch; a cancel
+        # (or the runner aborting, which cancels the job) stops a transfer at once.
+        files_client = JobClient(self.config.url, job, stop=control.event)
         done = threading.Event()
 
         def on_state(state: str) -> None:
@@ -205,10 +209,11 @@ class Runner:
                     uploader.write(b"The runner was stopping when it received this job, so it did not run it.\n")
                 result = control.result()
             else:
-                result = self.executor.run(job, uploader, control)
+                result = self.executor.run(job, uploader, control, files_client)
         finally:
             done.set()
             uploader.close()
+            files_client.close()
         self._report(client, job, result)
         client.close()
         # The watch thread's long poll ends on its own within LONG_POLL_WAIT; it closes its client then.
@@ -240,7 +245,17 @@ class Runner:
         state = result.state
         reason = result.failure_reason
         try:
-            current = client.report_state(state, exit_code=result.exit_code, failure_reason=reason)
+            try:
+                current = client.report_state(state, exit_code=result.exit_code, failure_reason=reason)
+            except ProtocolError as exc:
+                # A forge that predates a newer failure reason (archived_failure) refuses it with 422; the job
+                # must still end failed, so report the most general reason instead.
+                if exc.status != 422 or reason in (None, "system_failure"):
+                    raise
+                log.warning("job %s: the forge refused the failure reason %s; reporting system_failure", job.id,
+                            reason)
+                reason = "system_failure"
+                current = client.report_state(state, exit_code=result.exit_code, failure_reason=reason)
         except JobGone:
             log.info("job %s: the forge had already ended it", job.id)
             return

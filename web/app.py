@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -14,7 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ci import background
+from ci import background, secret_box
 from forge.bootstrap import prepare
 from forge.errors import AuthenticationRequired, ForgeError
 from forge.settings import Settings
@@ -104,6 +105,8 @@ async def server_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     engine = prepare(settings, run_migrations=settings.migrate_on_start)
+    # CI/CD variable values are sealed with a key derived from the secret key (ci.secret_box).
+    secret_box.install(engine, settings.resolved_secret_key())
     state = AppState(settings=settings, engine=engine)
 
     @asynccontextmanager
@@ -112,7 +115,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         try:
             yield
         finally:
-            scheduler.shutdown(wait=False)
+            # Wait for a sweep caught mid-query (off the event loop), so the engine is not disposed under it.
+            await anyio.to_thread.run_sync(lambda: scheduler.shutdown(wait=True))
             engine.dispose()
 
     routes: list[BaseRoute] = [

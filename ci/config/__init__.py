@@ -2,14 +2,21 @@
 
 ``load(text, filename)`` checks the whole file and returns a ``PipelineConfig`` or raises ``ConfigErrors`` listing
 every problem with its line; ``plan(config, variables, changed_paths, exists)`` decides which jobs one trigger
-runs. Modules: ``yamlfile`` (YAML with line numbers), ``inherit`` (``extends``, ``!reference``), ``values`` and
-``schema`` (keywords and checks), ``expressions`` (the ``rules:if`` language), ``globs`` (``changes``/``exists``
-patterns), ``expand`` (``$VAR`` in variable values), ``planning`` (``plan``).
+runs; ``finalize(job, variables)`` expands the names the server and runner use once a job's own variables exist.
+Modules: ``yamlfile`` (YAML with line numbers), ``includes`` (``include: local``), ``inherit`` (``extends``,
+``!reference``), ``values``, ``rules``, ``delivery``, ``jobkeys`` and ``schema`` (keywords and checks),
+``expressions`` (the ``rules:if`` language), ``globs`` (``changes``/``exists`` patterns), ``expand`` (``$VAR`` in
+variable values), ``parallel`` (instances), ``planning`` (``plan``), ``finalize``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+from ci.config.expand import substitute
+from ci.config.finalize import finalize
 from ci.config.globs import glob_matches
+from ci.config.includes import IncludeReader, resolve_includes
 from ci.config.planning import plan
 from ci.config.schema import build, used_stages
 from ci.config.spec import (
@@ -27,17 +34,19 @@ from ci.config.spec import (
 from ci.config.yamlfile import read_yaml
 
 
-def load(text: str, filename: str) -> PipelineConfig:
-    """The pipeline ``filename`` (used in messages) holds; raises ``ConfigErrors``."""
+def load(text: str, filename: str, read_file: IncludeReader | None = None) -> PipelineConfig:
+    """The pipeline ``filename`` (used in messages) holds; raises ``ConfigErrors``. ``read_file(path)`` gives the
+    text of a file of the same commit for ``include: local`` (None: missing); without it includes are errors."""
     root, problems = read_yaml(text, filename)
     try:
+        root, included = resolve_includes(root, problems, read_file)
         config = build(root, problems)
     except RecursionError:
         # Only absurdly deep structures get here (YAML nesting is already bounded by the parser's own stack).
         raise ConfigErrors([ConfigError(None, f"{filename} is nested too deeply to be read")]) from None
     problems.raise_if_any()
     assert config is not None
-    return config
+    return dataclasses.replace(config, includes=included) if included else config
 
 
 __all__ = [
@@ -45,14 +54,17 @@ __all__ = [
     "ConfigError",
     "ConfigErrors",
     "Image",
+    "IncludeReader",
     "JobConfig",
     "PipelineConfig",
     "Plan",
     "PlannedJob",
     "RefFilter",
     "Rule",
+    "finalize",
     "glob_matches",
     "load",
     "plan",
+    "substitute",
     "used_stages",
 ]

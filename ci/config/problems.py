@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ci.config.spec import ConfigError, ConfigErrors
+from ci.config.spec import ConfigError, ConfigErrors, SourceLine
 
 
 def quote(name: object) -> str:
@@ -15,6 +15,13 @@ def _order(error: ConfigError) -> tuple[int, int, str]:
     return (0 if error.line is not None else 1, error.line or 0, error.message)
 
 
+def _placed(line: int | None, message: str) -> ConfigError:
+    """A problem in a file brought in by ``include`` points at the ``include`` line and names its own place."""
+    if isinstance(line, SourceLine):
+        return ConfigError(line.anchor or None, f"in {quote(line.file)}, line {int(line)}: {message}")
+    return ConfigError(line, message)
+
+
 class Problems:
     """Errors (the file cannot be used) and warnings (it can, but probably not as meant)."""
 
@@ -23,10 +30,10 @@ class Problems:
         self._warnings: list[ConfigError] = []
 
     def error(self, line: int | None, message: str) -> None:
-        self._errors.append(ConfigError(line, message))
+        self._errors.append(_placed(line, message))
 
     def warn(self, line: int | None, message: str) -> None:
-        self._warnings.append(ConfigError(line, message))
+        self._warnings.append(_placed(line, message))
 
     def extend(self, errors: list[ConfigError]) -> None:
         self._errors.extend(errors)

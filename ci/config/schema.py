@@ -1,11 +1,12 @@
 """Checking a pipeline file against the keywords we know, and turning it into ``ci.config.spec`` objects.
 
-Top-level keys are keywords (``stages``, ``variables``, ``default``, ``workflow`` and the old global ``image``,
-``before_script``, ``after_script``) or jobs; names starting with a dot are hidden jobs (templates for ``extends``
-and anchors) and are only checked through the jobs that use them. Any key we do not know is an error naming it and
-its line; GitLab keywords we do not implement yet (``include``, ``cache``, ``artifacts``, ``services``…) are
-errors saying so, rather than being skipped, since a pipeline that silently ignores its cache or artifacts would
-not do what its author expects.
+Top-level keys are keywords (``stages``, ``variables``, ``default``, ``workflow``, ``include`` — already merged by
+``ci.config.includes`` — and the old global ``image``, ``services``, ``cache``, ``before_script``,
+``after_script``, which act as ``default:``) or jobs; names starting with a dot are hidden jobs (templates for
+``extends`` and anchors) and are only checked through the jobs that use them. Any key we do not know is an error
+naming it and its line; GitLab keywords this forge does not have (``trigger``, ``release``, ``secrets``…) are
+errors saying so, rather than being skipped, since a pipeline that silently ignores part of itself would not do
+what its author expects. Single keywords are read by ``values``, ``rules``, ``delivery`` and ``jobkeys``.
 """
 
 from __future__ import annotations
@@ -15,247 +16,44 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ci.config import values
+from ci.config import delivery, jobkeys, values
+from ci.config.checks import MAX_JOB_NAME, JobPlaces, check_graph, check_instance_names
 from ci.config.expand import VariableLoop, expand_all
-from ci.config.expressions import ExpressionError, check, compile_pattern
 from ci.config.inherit import apply_extends, resolve_references
 from ci.config.problems import Problems, quote
-from ci.config.spec import DEFAULT_STAGES, JobConfig, PipelineConfig, RefFilter, Rule
-from ci.config.values import describe
-from ci.config.yamlfile import LList, LMap
+from ci.config.rules import auto_cancel, parse_filter, parse_needs, parse_rules
+from ci.config.spec import DEFAULT_STAGES, Inherit, JobConfig, PipelineConfig, Rule
+from ci.config.values import check_keys, describe
+from ci.config.yamlfile import LMap
 
-TOP_KEYS = ("stages", "variables", "default", "workflow", "image", "before_script", "after_script")
-TOP_LATER = ("include", "services", "cache")
-RESERVED_NAMES = (*TOP_KEYS, *TOP_LATER, "types")
+TOP_KEYS = ("stages", "variables", "default", "workflow", "image", "before_script", "after_script", "services",
+            "cache", "include")
+# Deprecated global keywords GitLab still reads: they act as if written under ``default:``.
+GLOBAL_DEFAULTS = ("image", "services", "cache", "before_script", "after_script")
+RESERVED_NAMES = (*TOP_KEYS, "types")
 
 JOB_KEYS = (
     "stage", "script", "before_script", "after_script", "image", "variables", "needs", "rules", "only", "except",
-    "when", "allow_failure", "timeout", "tags", "extends", "type",
+    "when", "allow_failure", "timeout", "tags", "extends", "type", "artifacts", "cache", "services", "parallel",
+    "retry", "interruptible", "resource_group", "environment", "coverage", "dependencies", "start_in", "inherit",
+    "manual_confirmation",
 )
-# GitLab job keywords that arrive later (most with issue 5): reported as "not supported yet".
-JOB_LATER = (
-    "artifacts", "cache", "services", "parallel", "retry", "interruptible", "resource_group", "environment",
-    "coverage", "dependencies", "start_in", "release", "secrets", "inherit", "trigger", "pages", "id_tokens",
-    "hooks", "identity", "manual_confirmation", "dast_configuration", "run",
-)
-DEFAULT_KEYS = ("image", "before_script", "after_script", "tags", "timeout")
-DEFAULT_LATER = ("artifacts", "cache", "services", "retry", "interruptible", "hooks", "id_tokens")
+# GitLab job keywords this forge does not have: reported as "not supported yet" rather than silently ignored.
+JOB_LATER = ("release", "secrets", "trigger", "pages", "id_tokens", "hooks", "identity", "dast_configuration", "run")
+DEFAULT_KEYS = ("image", "before_script", "after_script", "tags", "timeout", "artifacts", "cache", "services",
+                "retry", "interruptible")
+DEFAULT_LATER = ("hooks", "id_tokens")
 
-JOB_WHEN = ("on_success", "on_failure", "always", "manual", "never")
-RULE_KEYS = ("if", "changes", "exists", "when", "allow_failure", "variables")
-RULE_LATER = ("start_in", "needs", "interruptible", "auto_cancel")
-WORKFLOW_KEYS = ("rules",)
-WORKFLOW_LATER = ("name", "auto_cancel")
-WORKFLOW_RULE_KEYS = ("if", "changes", "exists", "when", "variables")
-WORKFLOW_RULE_LATER = ("auto_cancel",)
-NEED_KEYS = ("job", "optional", "artifacts")
-NEED_LATER = ("pipeline", "project", "ref", "parallel")
-FILTER_KEYS = ("refs", "variables", "changes")
-FILTER_LATER = ("kubernetes",)
-DEFAULT_ONLY_REFS = ("branches", "tags")
-MAX_JOB_NAME = 255
-
-
-def check_keys(
-    mapping: LMap, known: tuple[str, ...], later: tuple[str, ...], where: str, problems: Problems
-) -> bool:
-    """Report unknown keys (with a "did you mean" when one is close) and keys not supported yet."""
-    ok = True
-    for key in mapping:
-        if key in known:
-            continue
-        ok = False
-        line = mapping.key_line(key)
-        if key in later:
-            problems.error(line, f"{where}: {quote(key)} is not supported yet")
-            continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
-        hint = f"; did you mean {quote(close[0])}?" if close else ""
-        if not close and len(known) <= 8:
-            hint = f" (known: {', '.join(known)})"
-        problems.error(line, f"{where}: unknown key {quote(key)}{hint}")
-    return ok
-
-
-def _mapping_items(
-    value: Any, line: int, where: str, what: str, problems: Problems
-) -> list[tuple[LMap, int]] | None:
-    """A list of mappings (rules, needs-like lists), nested lists spliced in."""
-    if not isinstance(value, LList):
-        problems.error(line, f"{where}: {quote(what)} must be a list, not {describe(value)}")
-        return None
-    items = []
-    for item, item_line in values.flatten(value, line, where, quote(what), problems):
-        if not isinstance(item, LMap):
-            problems.error(item_line, f"{where}: each entry of {quote(what)} must be a mapping, not {describe(item)}")
-            continue
-        items.append((item, item_line))
-    return items
-
-
-def _globs(value: Any, line: int, where: str, what: str, problems: Problems) -> tuple[str, ...] | None:
-    """``changes``/``exists``: a list of patterns, or ``{paths: [...]}``."""
-    if isinstance(value, LMap):
-        check_keys(value, ("paths",), ("compare_to", "project", "ref"), f"{where}: {quote(what)}", problems)
-        if "paths" not in value:
-            problems.error(value.line, f"{where}: {quote(what)} needs {quote('paths')}")
-            return None
-        return values.text_list(value["paths"], value.key_line("paths"), where, f"{what}: paths", problems)
-    return values.text_list(value, line, where, what, problems)
-
-
-def _expression(text: Any, line: int, where: str, what: str, problems: Problems) -> str | None:
-    if not isinstance(text, str):
-        problems.error(line, f"{where}: {quote(what)} must be an expression (text), not {describe(text)}")
-        return None
-    try:
-        check(text)
-    except ExpressionError as exc:
-        problems.error(line, f"{where}: bad {quote(what)} expression {quote(text)}: {exc}")
-        return None
-    return text
-
-
-def parse_rules(
-    value: Any, line: int, where: str, problems: Problems, *, workflow: bool = False
-) -> tuple[Rule, ...] | None:
-    items = _mapping_items(value, line, where, "rules", problems)
-    if items is None:
-        return None
-    keys, later = (WORKFLOW_RULE_KEYS, WORKFLOW_RULE_LATER) if workflow else (RULE_KEYS, RULE_LATER)
-    allowed_when = ("always", "never") if workflow else JOB_WHEN
-    rules: list[Rule] = []
-    ok = True
-    for rule, rule_line in items:
-        ok = check_keys(rule, keys, later, f"{where}: rule", problems) and ok
-        if not rule:
-            problems.error(rule_line, f"{where}: a rule needs at least one of if, changes, exists, when")
-            ok = False
-            continue
-        if_expr = changes = exists = when = allow_failure = None
-        variables: dict[str, str] | None = {}
-        if "if" in rule:
-            if_expr = _expression(rule["if"], rule.key_line("if"), where, "rules: if", problems)
-            ok = ok and if_expr is not None
-        if "changes" in rule:
-            changes = _globs(rule["changes"], rule.key_line("changes"), where, "rules: changes", problems)
-            ok = ok and changes is not None
-        if "exists" in rule:
-            exists = _globs(rule["exists"], rule.key_line("exists"), where, "rules: exists", problems)
-            ok = ok and exists is not None
-        if "when" in rule:
-            raw_when = rule["when"]
-            if raw_when == "delayed" and not workflow:
-                problems.error(rule.key_line("when"), f"{where}: {quote('when: delayed')} is not supported yet")
-                ok = False
-            else:
-                when = values.one_of(raw_when, rule.key_line("when"), where, "rules: when", allowed_when, problems)
-                ok = ok and when is not None
-        if "allow_failure" in rule:
-            allow_failure = values.boolean(
-                rule["allow_failure"], rule.key_line("allow_failure"), where, "rules: allow_failure", problems
-            )
-            ok = ok and allow_failure is not None
-        if "variables" in rule:
-            variables = values.variables(rule["variables"], rule.key_line("variables"), where, problems)
-            ok = ok and variables is not None
-        rules.append(Rule(if_expr, changes, exists, when, allow_failure, variables or {}))
-    return tuple(rules) if ok else None
-
-
-def _ref_patterns(refs: tuple[str, ...], line: int, where: str, problems: Problems) -> bool:
-    ok = True
-    for ref in refs:
-        pattern = ref.split("@", 1)[0]
-        if len(pattern) > 1 and pattern.startswith("/"):
-            try:
-                compile_pattern(pattern)
-            except ExpressionError as exc:
-                problems.error(line, f"{where}: {exc}")
-                ok = False
-    return ok
-
-
-def parse_filter(value: Any, line: int, where: str, what: str, problems: Problems) -> RefFilter | None:
-    """Legacy ``only``/``except``: a list of refs (names, /regex/, keywords) or ``{refs, variables, changes}``."""
-    if isinstance(value, str | LList):
-        listed = values.text_list(value, line, where, what, problems)
-        if listed is None or not _ref_patterns(listed, line, where, problems):
-            return None
-        return RefFilter(refs=listed)
-    if not isinstance(value, LMap) or not value:
-        problems.error(line, f"{where}: {quote(what)} must be a list of refs or a mapping of refs, variables and "
-                             f"changes, not {describe(value)}")
-        return None
-    ok = check_keys(value, FILTER_KEYS, FILTER_LATER, f"{where}: {quote(what)}", problems)
-    refs: tuple[str, ...] | None = DEFAULT_ONLY_REFS if what == "only" else ()
-    expressions: list[str] = []
-    changes: tuple[str, ...] | None = ()
-    if "refs" in value:
-        refs = values.text_list(value["refs"], value.key_line("refs"), where, f"{what}: refs", problems)
-        patterns_ok = refs is not None and _ref_patterns(refs, value.key_line("refs"), where, problems)
-        ok = ok and patterns_ok
-    if "variables" in value:
-        raw = values.text_list(value["variables"], value.key_line("variables"), where, f"{what}: variables", problems)
-        for text in raw or ():
-            checked = _expression(text, value.key_line("variables"), where, f"{what}: variables", problems)
-            if checked is None:
-                ok = False
-            else:
-                expressions.append(checked)
-        ok = ok and raw is not None
-    if "changes" in value:
-        changes = values.text_list(value["changes"], value.key_line("changes"), where, f"{what}: changes", problems)
-        ok = ok and changes is not None
-    if not ok or refs is None or changes is None:
-        return None
-    return RefFilter(refs=refs, variables=tuple(expressions), changes=changes)
-
-
-@dataclass
-class Needs:
-    names: tuple[str, ...]
-    optional: frozenset[str]
-    lines: dict[str, int]
-
-
-def parse_needs(value: Any, line: int, where: str, problems: Problems) -> Needs | None:
-    if not isinstance(value, LList):
-        problems.error(line, f"{where}: {quote('needs')} must be a list of jobs (or [] to start at once), "
-                             f"not {describe(value)}")
-        return None
-    names: list[str] = []
-    optional: set[str] = set()
-    lines: dict[str, int] = {}
-    ok = True
-    for item, item_line in values.flatten(value, line, where, quote("needs"), problems):
-        name: Any = item
-        if isinstance(item, LMap):
-            ok = check_keys(item, NEED_KEYS, NEED_LATER, f"{where}: {quote('needs')}", problems) and ok
-            name = item.get("job")
-            if "optional" in item:
-                flag = values.boolean(item["optional"], item.key_line("optional"), where, "needs: optional", problems)
-                if flag:
-                    optional.add(str(name))
-                ok = ok and flag is not None
-            if "artifacts" in item:
-                # Accepted and without effect until artifacts exist (issue 5); true or false changes nothing yet.
-                ok = values.boolean(item["artifacts"], item.key_line("artifacts"), where, "needs: artifacts",
-                                    problems) is not None and ok
-        if not isinstance(name, str) or not name:
-            problems.error(item_line, f"{where}: each entry of {quote('needs')} must be a job name or "
-                                      f"{{job: name, optional: true}}, not {describe(item)}")
-            ok = False
-            continue
-        if name not in lines:
-            names.append(name)
-            lines[name] = item_line
-    return Needs(tuple(names), frozenset(optional), lines) if ok else None
+JOB_WHEN = ("on_success", "on_failure", "always", "manual", "never", "delayed")
+WORKFLOW_KEYS = ("rules", "name", "auto_cancel")
+MAX_START_IN = 7 * 86400
+MAX_RESOURCE_GROUP = 255
 
 
 @dataclass
 class Defaults:
-    """``default:`` (and the old top-level ``image``/``before_script``/``after_script``), already checked."""
+    """``default:`` (and the old top-level ``image``/``services``/``cache``/``before_script``/``after_script``),
+    already checked."""
 
     given: dict[str, Any] = field(default_factory=dict)
 
@@ -270,7 +68,7 @@ def parse_defaults(root: LMap, problems: Problems) -> Defaults:
             raw = {key: (section[key], section.key_line(key)) for key in DEFAULT_KEYS if key in section}
         elif section is not None:
             problems.error(root.key_line("default"), f"{quote('default')} must be a mapping, not {describe(section)}")
-    for key in ("image", "before_script", "after_script"):
+    for key in GLOBAL_DEFAULTS:
         if key in root:
             if key in raw:
                 problems.error(root.key_line(key), f"{quote(key)} is given both at the top level and in "
@@ -292,6 +90,16 @@ def _parse_inheritable(key: str, value: Any, line: int, where: str, problems: Pr
         return values.script(value, line, where, key, problems)
     if key == "tags":
         return values.text_list(value, line, where, key, problems)
+    if key == "artifacts":
+        return delivery.artifacts(value, line, where, problems)
+    if key == "cache":
+        return delivery.caches(value, line, where, problems)
+    if key == "services":
+        return delivery.services(value, line, where, problems)
+    if key == "retry":
+        return jobkeys.retry(value, line, where, problems)
+    if key == "interruptible":
+        return values.boolean(value, line, where, key, problems)
     return values.timeout(value, line, where, problems)
 
 
@@ -311,27 +119,32 @@ def parse_stages(root: LMap, problems: Problems) -> tuple[str, ...]:
     return (".pre", *middle, ".post")
 
 
-def parse_workflow(root: LMap, problems: Problems) -> tuple[Rule, ...] | None:
+@dataclass
+class Workflow:
+    rules: tuple[Rule, ...] | None = None
+    name: str = ""
+    auto_cancel: dict[str, str] = field(default_factory=dict)
+
+
+def parse_workflow(root: LMap, problems: Problems) -> Workflow:
+    workflow = Workflow()
     if "workflow" not in root:
-        return None
+        return workflow
     section = root["workflow"]
     where = quote("workflow")
     if not isinstance(section, LMap):
         problems.error(root.key_line("workflow"), f"{where} must be a mapping with {quote('rules')}, "
                                                   f"not {describe(section)}")
-        return None
-    check_keys(section, WORKFLOW_KEYS, WORKFLOW_LATER, where, problems)
-    if "rules" not in section:
-        return None
-    return parse_rules(section["rules"], section.key_line("rules"), where, problems, workflow=True)
-
-
-@dataclass
-class JobPlaces:
-    """Where a job's stage and needs are written, for the checks that span jobs."""
-
-    stage_line: int
-    needs: Needs | None
+        return workflow
+    check_keys(section, WORKFLOW_KEYS, (), where, problems)
+    if "name" in section:
+        workflow.name = values.text(section["name"], section.key_line("name"), where, "name", problems) or ""
+    if "auto_cancel" in section:
+        workflow.auto_cancel = auto_cancel(section["auto_cancel"], section.key_line("auto_cancel"), where,
+                                           problems) or {}
+    if "rules" in section:
+        workflow.rules = parse_rules(section["rules"], section.key_line("rules"), where, problems, workflow=True)
+    return workflow
 
 
 class _JobReader:
@@ -343,6 +156,7 @@ class _JobReader:
         self.problems = problems
         self.where = f"job {quote(name)}"
         self.ok = True
+        self.inherit = Inherit()
 
     def get(self, key: str, reader: Callable[[Any, int], Any]) -> Any:
         if key not in self.entry:
@@ -355,6 +169,9 @@ class _JobReader:
     def inherited(self, key: str) -> Any:
         if key in self.entry:
             return self.get(key, lambda v, ln: _parse_inheritable(key, v, ln, self.where, self.problems))
+        wanted = self.inherit.default
+        if wanted is not None and key not in wanted:
+            return None  # inherit: default: false (or a list without this keyword)
         return self.defaults.given.get(key)
 
     def read(self) -> tuple[JobConfig, JobPlaces] | None:
@@ -364,13 +181,15 @@ class _JobReader:
             if "trigger" not in entry and "run" not in entry:  # those are reported as not supported already
                 problems.error(self.line, f"{where} has no {quote('script')}: every job needs one")
             return None
+        self.inherit = self.get("inherit", lambda v, ln: jobkeys.inherit(v, ln, where, DEFAULT_KEYS, problems)) \
+            or Inherit()
         script = self.get("script", lambda v, ln: values.script(v, ln, where, "script", problems))
         if script == ():
             problems.error(entry.key_line("script"), f"{where}: {quote('script')} is empty")
             self.ok = False
         stage_key = "stage" if "stage" in entry or "type" not in entry else "type"
         stage = self.get(stage_key, lambda v, ln: self._stage(v, ln)) or "test"
-        when = self.get("when", self._when) or "on_success"
+        when = self.get("when", lambda v, ln: values.one_of(v, ln, where, "when", JOB_WHEN, problems)) or "on_success"
         allow_failure = self.get("allow_failure", self._allow_failure)
         rules = self.get("rules", lambda v, ln: parse_rules(v, ln, where, problems))
         only = self.get("only", lambda v, ln: parse_filter(v, ln, where, "only", problems))
@@ -382,6 +201,9 @@ class _JobReader:
             self.ok = False
         needs = self.get("needs", lambda v, ln: parse_needs(v, ln, where, problems))
         variables = self.get("variables", lambda v, ln: values.variables(v, ln, where, problems)) or {}
+        start_in = self._start_in(when)
+        retry = self.inherited("retry")
+        interruptible = self.inherited("interruptible")
         job = JobConfig(
             name=self.name,
             line=self.line,
@@ -391,8 +213,8 @@ class _JobReader:
             after_script=self.inherited("after_script") or (),
             image=self.inherited("image"),
             variables=variables,
-            needs=needs.names if needs is not None else None,
-            optional_needs=needs.optional if needs is not None else frozenset(),
+            needs=tuple(dict.fromkeys(n.job for n in needs)) if needs is not None else None,
+            optional_needs=frozenset(n.job for n in needs if n.optional) if needs is not None else frozenset(),
             rules=rules,
             only=only,
             except_=except_,
@@ -401,10 +223,55 @@ class _JobReader:
             allow_failure=allow_failure if allow_failure is not None else when == "manual",
             timeout_seconds=self.inherited("timeout"),
             tags=self.inherited("tags") or (),
+            need_list=needs,
+            services=self.inherited("services") or (),
+            artifacts=self.inherited("artifacts"),
+            cache=self.inherited("cache") or (),
+            parallel=self.get("parallel", lambda v, ln: jobkeys.parallel(v, ln, where, problems)),
+            retry=retry if retry is not None else jobkeys.Retry(),
+            interruptible=bool(interruptible),
+            resource_group=self.get("resource_group", self._resource_group) or "",
+            environment=self.get("environment", lambda v, ln: jobkeys.environment(v, ln, where, problems)),
+            coverage=self.get("coverage", lambda v, ln: jobkeys.coverage(v, ln, where, problems)),
+            dependencies=self.get("dependencies", lambda v, ln: values.text_list(v, ln, where, "dependencies",
+                                                                                   problems)),
+            start_in=start_in,
+            inherit_variables=self.inherit.variables,
+            manual_confirmation=self.get("manual_confirmation", lambda v, ln: values.text(
+                v, ln, where, "manual_confirmation", problems)) or "",
         )
         if not self.ok:
             return None
-        return job, JobPlaces(entry.key_line(stage_key), needs)
+        environment_entry = entry.get("environment")
+        on_stop_line = environment_entry.key_line("on_stop") if isinstance(environment_entry, LMap) else 0
+        return job, JobPlaces(entry.key_line(stage_key), needs, entry.key_line("dependencies"), on_stop_line)
+
+    def _start_in(self, when: str) -> int | None:
+        entry, where = self.entry, self.where
+        if "start_in" not in entry:
+            if when == "delayed":
+                self.problems.error(entry.key_line("when"), f"{where}: {quote('when: delayed')} needs "
+                                                            f"{quote('start_in')} (such as “30 minutes”)")
+                self.ok = False
+            return None
+        parsed = self.get("start_in", lambda v, ln: values.duration(v, ln, where, "start_in", self.problems,
+                                                                      maximum=MAX_START_IN))
+        if parsed is None:
+            return None
+        if when != "delayed" and "rules" not in entry:
+            self.problems.error(entry.key_line("start_in"), f"{where}: {quote('start_in')} is only used with "
+                                                            f"{quote('when: delayed')}")
+            self.ok = False
+            return None
+        return int(parsed[0] or 0)
+
+    def _resource_group(self, value: Any, line: int) -> str | None:
+        text = values.text(value, line, self.where, "resource_group", self.problems)
+        if text is not None and len(text) > MAX_RESOURCE_GROUP:
+            self.problems.error(line, f"{self.where}: {quote('resource_group')} is longer than "
+                                      f"{MAX_RESOURCE_GROUP} characters")
+            return None
+        return text
 
     def _stage(self, value: Any, line: int) -> str | None:
         if isinstance(value, str) and value:
@@ -412,78 +279,11 @@ class _JobReader:
         self.problems.error(line, f"{self.where}: {quote('stage')} must be a stage name, not {describe(value)}")
         return None
 
-    def _when(self, value: Any, line: int) -> str | None:
-        if value == "delayed":
-            self.problems.error(line, f"{self.where}: {quote('when: delayed')} is not supported yet")
-            return None
-        return values.one_of(value, line, self.where, "when", JOB_WHEN, self.problems)
-
     def _allow_failure(self, value: Any, line: int) -> bool | None:
         if isinstance(value, LMap) and "exit_codes" in value:
             self.problems.error(line, f"{self.where}: {quote('allow_failure: exit_codes')} is not supported yet")
             return None
         return values.boolean(value, line, self.where, "allow_failure", self.problems)
-
-
-def _check_graph(
-    jobs: list[JobConfig], places: dict[str, JobPlaces], stages: tuple[str, ...], names: set[str],
-    hidden: set[str], problems: Problems,
-) -> None:
-    """Stages exist; needs name defined jobs of the same or an earlier stage, without loops."""
-    by_name = {job.name: job for job in jobs}
-    for job in jobs:
-        if job.stage not in stages:
-            listed = ", ".join(s for s in stages if s not in (".pre", ".post"))
-            problems.error(places[job.name].stage_line, f"job {quote(job.name)}: the stage {quote(job.stage)} is "
-                                                        f"not in {quote('stages')} ({listed})")
-    for job in jobs:
-        needs = places[job.name].needs
-        if needs is None:
-            continue
-        for name in needs.names:
-            line = needs.lines[name]
-            other = by_name.get(name)
-            if other is None and name in names:
-                continue  # a job with problems of its own, reported already
-            if other is None:
-                what = "a hidden job (hidden jobs never run)" if name in hidden else "not a job in this file"
-                problems.error(line, f"job {quote(job.name)} needs {quote(name)}, which is {what}")
-            elif (
-                job.stage in stages and other.stage in stages and stages.index(other.stage) > stages.index(job.stage)
-            ):
-                problems.error(line, f"job {quote(job.name)} (stage {quote(job.stage)}) needs {quote(name)}, which "
-                                     f"is in the later stage {quote(other.stage)}")
-    _check_needs_loops(jobs, places, problems)
-
-
-def _check_needs_loops(jobs: list[JobConfig], places: dict[str, JobPlaces], problems: Problems) -> None:
-    """Depth-first search without recursion (a long chain of needs must not exhaust Python's stack)."""
-    graph = {job.name: [n for n in (job.needs or ()) if n in places] for job in jobs}
-    state: dict[str, int] = {}  # 1: on the current path, 2: finished
-    reported: set[frozenset[str]] = set()
-    for job in jobs:
-        if job.name in state:
-            continue
-        path: list[str] = [job.name]
-        pending = [iter(graph[job.name])]
-        state[job.name] = 1
-        while pending:
-            other = next(pending[-1], None)
-            if other is None:
-                state[path.pop()] = 2
-                pending.pop()
-            elif state.get(other) == 1:
-                loop = [*path[path.index(other):], other]
-                if frozenset(loop) not in reported:
-                    reported.add(frozenset(loop))
-                    needs = places[loop[0]].needs
-                    line = needs.lines.get(loop[1]) if needs is not None else None
-                    problems.error(line, "the needs of jobs go round in a circle: "
-                                         + " → ".join(quote(n) for n in loop))
-            elif other not in state:
-                state[other] = 1
-                path.append(other)
-                pending.append(iter(graph[other]))
 
 
 def _check_variable_loops(config_vars: dict[str, str], jobs: list[JobConfig], root: LMap, problems: Problems) -> None:
@@ -510,8 +310,6 @@ def build(root: LMap, problems: Problems) -> PipelineConfig | None:
         if key in RESERVED_NAMES:
             if isinstance(value, LMap) and "script" in value:
                 problems.error(line, f"{quote(key)} is a reserved keyword and cannot be the name of a job")
-            elif key in TOP_LATER:
-                problems.error(line, f"{quote(key)} is not supported yet")
             elif key == "types":
                 problems.error(line, f"{quote('types')} is the removed old name of {quote('stages')}; "
                                      f"use {quote('stages')}")
@@ -528,7 +326,7 @@ def build(root: LMap, problems: Problems) -> PipelineConfig | None:
     global_vars = values.variables(full.get("variables"), full.key_line("variables"), quote("variables"),
                                    problems) or {}
     defaults = parse_defaults(full, problems)
-    workflow_rules = parse_workflow(full, problems)
+    workflow = parse_workflow(full, problems)
 
     jobs: list[JobConfig] = []
     places: dict[str, JobPlaces] = {}
@@ -556,16 +354,19 @@ def build(root: LMap, problems: Problems) -> PipelineConfig | None:
     if not jobs and not problems:
         problems.error(None, "the file defines no jobs (a job is a top-level name with a “script”; "
                              "names starting with “.” are hidden)")
-    _check_graph(jobs, places, stages, {n for n in entries if not n.startswith(".")}, hidden, problems)
+    check_graph(jobs, places, stages, {n for n in entries if not n.startswith(".")}, hidden, problems)
+    check_instance_names(jobs, problems)
     _check_variable_loops(global_vars, jobs, full, problems)
     if problems:
         return None
     return PipelineConfig(
         stages=stages,
         variables=global_vars,
-        workflow_rules=workflow_rules,
+        workflow_rules=workflow.rules,
         jobs=tuple(jobs),
         warnings=tuple(problems.warnings),
+        workflow_name=workflow.name,
+        auto_cancel=workflow.auto_cancel,
     )
 
 

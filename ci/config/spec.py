@@ -14,6 +14,20 @@ DEFAULT_STAGES = (".pre", "build", "test", "deploy", ".post")
 WHEN_VALUES = ("on_success", "on_failure", "always", "never", "manual", "delayed")
 
 
+class SourceLine(int):
+    """A line of a file brought in by ``include``: ``file`` is its path and ``anchor`` the line of the ``include``
+    entry in the main file. Problems found there are reported at ``anchor``, naming the file and line."""
+
+    file: str
+    anchor: int
+
+    def __new__(cls, line: int, file: str, anchor: int) -> SourceLine:
+        value = super().__new__(cls, line)
+        value.file = file
+        value.anchor = anchor
+        return value
+
+
 @dataclass(frozen=True)
 class ConfigError:
     line: int | None  # 1-based line in the file, None when the problem has no single place
@@ -35,6 +49,19 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Need:
+    """One entry of ``needs`` (or ``rules:needs``). ``matrix`` selects instances of a ``parallel:matrix`` job:
+    each entry maps a variable to the values wanted (GitLab's ``needs:parallel:matrix``); None means every
+    instance of ``job``."""
+
+    job: str
+    optional: bool = False
+    artifacts: bool = True
+    matrix: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Rule:
     """One entry of ``rules:``. ``if_expr`` is the raw expression (checked for syntax at load time)."""
 
@@ -44,6 +71,89 @@ class Rule:
     when: str | None = None
     allow_failure: bool | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    needs: tuple[Need, ...] | None = None  # rules:needs replaces the job's needs when the rule matches
+    interruptible: bool | None = None
+    start_in: int | None = None  # seconds, with when: delayed
+    auto_cancel: dict[str, str] | None = None  # workflow rules only: {on_new_commit, on_job_failure}
+
+
+@dataclass(frozen=True)
+class Service:
+    """A ``services`` entry: a container started next to the job's, reachable by its aliases."""
+
+    name: str  # as written (``$VAR`` expanded when the job's spec is stored)
+    alias: tuple[str, ...] = ()
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """``artifacts``: what the job uploads. ``expire_in`` in seconds, None when not given (the instance default
+    applies) or ``never`` (then ``expire_never`` is true: kept until deleted)."""
+
+    name: str = ""
+    paths: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    untracked: bool = False
+    when: str = "on_success"
+    expire_in: int | None = None
+    expire_never: bool = False
+    expose_as: str = ""
+    junit: tuple[str, ...] = ()  # artifacts:reports:junit; the other report types are accepted and ignored
+
+
+@dataclass(frozen=True)
+class Cache:
+    """One ``cache`` entry. ``key`` is the text key (``$VAR`` unexpanded), or None with ``key_files`` for
+    ``key: {files, prefix}`` (resolved at plan time from the commit's files)."""
+
+    key: str | None = "default"
+    key_files: tuple[str, ...] = ()
+    key_prefix: str = ""
+    paths: tuple[str, ...] = ()
+    untracked: bool = False
+    policy: str = "pull-push"
+    when: str = "on_success"
+    fallback_keys: tuple[str, ...] = ()
+    unprotect: bool = False
+
+
+@dataclass(frozen=True)
+class Retry:
+    max: int = 0
+    when: tuple[str, ...] = ("always",)
+    exit_codes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Environment:
+    """``environment``: name and url as written (expanded when the job's spec is stored)."""
+
+    name: str
+    url: str = ""
+    action: str = "start"
+    on_stop: str = ""
+    deployment_tier: str = ""
+    auto_stop_in: int | None = None  # seconds; None: never
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """``parallel: N`` (``total``) or ``parallel: matrix`` (``matrix``: one entry per combination, in order, each
+    the variables of that instance in the order they are written)."""
+
+    total: int = 1
+    matrix: tuple[tuple[tuple[str, str], ...], ...] | None = None
+
+
+@dataclass(frozen=True)
+class Inherit:
+    """``inherit``: which ``default:`` keywords and global variables a job takes (None: all of them)."""
+
+    default: frozenset[str] | None = None
+    variables: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +186,20 @@ class JobConfig:
     allow_failure: bool = False  # already true for a manual job that does not say otherwise
     timeout_seconds: int | None = None
     tags: tuple[str, ...] = ()
+    need_list: tuple[Need, ...] | None = None  # ``needs`` in full (artifacts flags, parallel:matrix selections)
+    services: tuple[Service, ...] = ()
+    artifacts: Artifacts | None = None
+    cache: tuple[Cache, ...] = ()
+    parallel: Parallel | None = None
+    retry: Retry = Retry()
+    interruptible: bool = False
+    resource_group: str = ""
+    environment: Environment | None = None
+    coverage: str | None = None  # the regex's body, without the slashes
+    dependencies: tuple[str, ...] | None = None  # None: not given (needs or earlier stages decide)
+    start_in: int | None = None  # seconds, for when: delayed
+    inherit_variables: frozenset[str] | None = None  # global variables the job takes; None: all
+    manual_confirmation: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +209,9 @@ class PipelineConfig:
     workflow_rules: tuple[Rule, ...] | None
     jobs: tuple[JobConfig, ...]  # in file order, hidden (".name") jobs left out
     warnings: tuple[ConfigError, ...] = ()  # usable, but probably not meant (a key written twice)
+    workflow_name: str = ""  # workflow:name as written
+    auto_cancel: dict[str, str] = field(default_factory=dict)  # workflow:auto_cancel (on_new_commit, ...)
+    includes: tuple[str, ...] = ()  # the local files ``include`` read, in order
 
 
 @dataclass(frozen=True)
@@ -104,6 +231,22 @@ class PlannedJob:
     allow_failure: bool
     timeout_seconds: int | None
     tags: tuple[str, ...]
+    # Issue 5 (delivery). Texts that may hold ``$VAR`` (service names, artifacts name, cache keys, environment,
+    # resource_group) are kept as written: ``ci.config.finalize`` expands them once the job's own predefined
+    # variables (CI_JOB_ID...) are known. Cache keys from ``key: files`` are already resolved here.
+    services: tuple[Service, ...] = ()
+    artifacts: Artifacts | None = None
+    cache: tuple[Cache, ...] = ()
+    artifact_sources: tuple[str, ...] = ()  # jobs whose artifacts this one downloads (instances expanded)
+    coverage: str | None = None
+    retry: Retry = Retry()
+    interruptible: bool = False
+    resource_group: str = ""
+    environment: Environment | None = None
+    start_in: int | None = None  # seconds, when ``when`` is delayed
+    parallel: tuple[int, int] | None = None  # (CI_NODE_INDEX, CI_NODE_TOTAL) of a parallel job's instance
+    manual_confirmation: str = ""
+    base_name: str = ""  # the job's name in the file (``test`` for ``test 1/3``)
 
 
 @dataclass(frozen=True)
@@ -114,3 +257,5 @@ class Plan:
     stages: tuple[str, ...]  # only the stages that have jobs in this pipeline, in order
     jobs: tuple[PlannedJob, ...]
     skipped_by_workflow: bool = False
+    workflow_name: str = ""  # workflow:name, expanded
+    auto_cancel: dict[str, str] = field(default_factory=dict)  # workflow:auto_cancel after workflow:rules

@@ -6,6 +6,7 @@ adds a problem and returns None when the value is unusable, so that loading goes
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -27,6 +28,85 @@ _UNITS = {
 }
 _PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)")
 _CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d{1,2})")
+
+
+def check_keys(
+    mapping: LMap, known: tuple[str, ...], later: tuple[str, ...], where: str, problems: Problems,
+    ignored: tuple[str, ...] = (),
+) -> bool:
+    """Report unknown keys (with a "did you mean" when one is close) and keys not supported yet; ``ignored``
+    keys are accepted with a warning (they mean something only on GitLab.com or in Kubernetes)."""
+    ok = True
+    for key in mapping:
+        if key in known:
+            continue
+        line = mapping.key_line(key)
+        if key in ignored:
+            problems.warn(line, f"{where}: {quote(key)} has no effect on this forge and is ignored")
+            continue
+        ok = False
+        if key in later:
+            problems.error(line, f"{where}: {quote(key)} is not supported yet")
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+        hint = f"; did you mean {quote(close[0])}?" if close else ""
+        if not close and len(known) <= 12:
+            hint = f" (known: {', '.join(known)})"
+        problems.error(line, f"{where}: unknown key {quote(key)}{hint}")
+    return ok
+
+
+def mapping_items(value: Any, line: int, where: str, what: str, problems: Problems) -> list[tuple[LMap, int]] | None:
+    """A list of mappings (rules, needs-like lists), nested lists spliced in."""
+    if not isinstance(value, LList):
+        problems.error(line, f"{where}: {quote(what)} must be a list, not {describe(value)}")
+        return None
+    items = []
+    for item, item_line in flatten(value, line, where, quote(what), problems):
+        if not isinstance(item, LMap):
+            problems.error(item_line, f"{where}: each entry of {quote(what)} must be a mapping, not {describe(item)}")
+            continue
+        items.append((item, item_line))
+    return items
+
+
+def text(value: Any, line: int, where: str, what: str, problems: Problems, *, empty: bool = False) -> str | None:
+    """A single text value (numbers count as text); ``empty`` allows ``""``."""
+    result = scalar_text(value)
+    if result is None or (not empty and not result.strip()):
+        problems.error(line, f"{where}: {quote(what)} must be {'text' if empty else 'a non-empty text'}, "
+                             f"not {describe(value)}")
+        return None
+    return result
+
+
+def duration(
+    value: Any, line: int, where: str, what: str, problems: Problems, *, maximum: int | None = None,
+    never: bool = False,
+) -> tuple[int | None] | None:
+    """A GitLab duration ("1 week", "30 mins", "2h 20min", 3600) in seconds, wrapped in a 1-tuple so that
+    ``never`` (allowed when ``never`` is true) can be ``(None,)``; None when unusable."""
+    if never and isinstance(value, str) and value.strip().lower() == "never":
+        return (None,)
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        problems.error(line, f"{where}: {quote(what)} must be a duration such as “30 mins”, “1 week” or "
+                             f"“2h 20min”{' or never' if never else ''}, not {describe(value)}")
+        return None
+    if seconds < 0 or (maximum is not None and seconds > maximum):
+        limit = f" and at most {_say_duration(maximum)}" if maximum is not None else ""
+        problems.error(line, f"{where}: {quote(what)} must be 0 or more{limit} ({value})")
+        return None
+    return (seconds,)
+
+
+def _say_duration(seconds: int) -> str:
+    for unit, size in (("week", 7 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 def scalar_text(value: Any) -> str | None:
@@ -240,8 +320,9 @@ def variables(value: Any, line: int, where: str, problems: Problems) -> dict[str
     return result if ok else None
 
 
-_IMAGE_KEYS = ("name", "entrypoint")
-_IMAGE_LATER = ("pull_policy", "docker", "kubernetes")
+_IMAGE_KEYS = ("name", "entrypoint", "pull_policy")
+_IMAGE_IGNORED = ("docker", "kubernetes")
+_PULL_POLICIES = ("always", "if-not-present", "never")
 
 
 def image(value: Any, line: int, where: str, problems: Problems) -> Image | None:
@@ -257,12 +338,20 @@ def image(value: Any, line: int, where: str, problems: Problems) -> Image | None
         return None
     ok = True
     for key in value:
-        if key in _IMAGE_LATER:
-            problems.error(value.key_line(key), f"{where}: {quote('image: ' + key)} is not supported yet")
-            ok = False
+        if key in _IMAGE_IGNORED:
+            problems.warn(value.key_line(key), f"{where}: {quote('image: ' + key)} has no effect on this forge and "
+                                               "is ignored")
         elif key not in _IMAGE_KEYS:
             problems.error(value.key_line(key), f"{where}: {quote('image')} has the unknown key {quote(key)} "
-                                                "(known: name, entrypoint)")
+                                                "(known: name, entrypoint, pull_policy)")
+            ok = False
+    if "pull_policy" in value:
+        # Accepted for compatibility: the runner pulls an image only when it is missing (if-not-present).
+        policies = text_list(value["pull_policy"], value.key_line("pull_policy"), where, "pull_policy", problems)
+        if policies is None or not policies or any(p not in _PULL_POLICIES for p in policies):
+            if policies is not None:
+                problems.error(value.key_line("pull_policy"), f"{where}: {quote('pull_policy')} must be "
+                                                              f"{', '.join(_PULL_POLICIES)} or a list of them")
             ok = False
     name = value.get("name")
     if not isinstance(name, str) or not name.strip():

@@ -50,6 +50,9 @@ class Pipeline(SQLModel, table=True):
     source: str = Field(default="push", max_length=16)  # push / web / schedule / trigger / api
     push_event_id: int | None = Field(default=None, foreign_key="push_event.id", ondelete="SET NULL")
     triggered_by_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
+    # The schedule that made it (source "schedule"); its newest pipeline is the schedule's "last run".
+    schedule_id: int | None = Field(default=None, foreign_key="ci_pipeline_schedule.id", index=True,
+                                    ondelete="SET NULL")
     status: str = Field(default=CREATED, max_length=24, index=True)
     config_path: str = Field(default="", max_length=64)  # ".forge-ci.yml" or ".gitlab-ci.yml"
     # [{"line": 3, "message": "..."}] when status is config_error.

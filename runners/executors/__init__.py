@@ -14,4 +14,5 @@ def make_executor(config: RunnerConfig) -> Executor:
         return ShellExecutor(work_dir=config.work_dir or None)
     from runners.executors.docker import DockerExecutor
 
-    return DockerExecutor(work_dir=config.work_dir or None, default_image=config.default_image, runner_id=config.id)
+    return DockerExecutor(work_dir=config.work_dir or None, default_image=config.default_image, runner_id=config.id,
+                          forge_url=config.url)

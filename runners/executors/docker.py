@@ -1,5 +1,8 @@
 """The docker executor: each step of a job runs in a fresh container of the job's image (docker SDK).
 
+A job with ``services`` gets its own bridge network with the service containers on it (``services.py``); the step
+containers join it. File-type variables are written on the host and mounted at ``${CI_PROJECT_DIR}.tmp``.
+
 The image is used when it is on this host and pulled otherwise (no registry is assumed; a failed pull ends the job
 with ``image_pull_failure``). The checkout is made on the host (``runners.checkout``) and bind-mounted at
 ``/builds/<owner>/<repo>``; the step scripts are mounted read-only at ``/forge-runner``. ``before_script`` +
@@ -11,6 +14,7 @@ labels ``forge-runner.job-id``/``forge-runner.runner-id`` and is removed when it
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
@@ -26,7 +30,8 @@ from docker.utils import parse_repository_tag
 
 from runners.client import Job
 from runners.executors.base import StepExecutor, StepFailure, Workspace
-from runners.executors.common import BUILDS_DIR, job_environment, section
+from runners.executors.common import BUILDS_DIR, section
+from runners.executors.services import ServiceSet, remove_container, remove_network, remove_services, start_services
 from runners.process import Outcome
 
 log = logging.getLogger("forge_runner")
@@ -34,33 +39,53 @@ log = logging.getLogger("forge_runner")
 SCRIPTS_MOUNT = "/forge-runner"
 LABEL_JOB = "forge-runner.job-id"
 LABEL_RUNNER = "forge-runner.runner-id"
+# Runner ids are only unique within one forge: two forges' runners may share an engine (staging and production,
+# or test sessions), so what a runner cleans up is also chosen by the forge it serves.
+LABEL_FORGE = "forge-runner.forge"
 _POLL = 0.05
 
 
 class DockerExecutor(StepExecutor):
     name = "docker"
 
-    def __init__(self, work_dir: str | None = None, *, default_image: str = "", runner_id: int = 0) -> None:
+    def __init__(self, work_dir: str | None = None, *, default_image: str = "", runner_id: int = 0,
+                 forge_url: str = "") -> None:
         super().__init__(work_dir)
         self.default_image = default_image
         self.runner_id = runner_id
+        self.forge = hashlib.sha256(forge_url.rstrip("/").encode()).hexdigest()[:16] if forge_url else ""
 
     def _paths(self, job: Job, root: Path) -> tuple[Path, str, str]:
         return root / "project", f"{BUILDS_DIR}/{job.project_path}", BUILDS_DIR
 
+    def _tmp_paths(self, ws: Workspace) -> tuple[Path, str]:
+        return ws.root / "project.tmp", f"{ws.project_dir}.tmp"
+
+    def _labels(self, job: Job) -> dict[str, str]:
+        labels = {LABEL_JOB: str(job.id), LABEL_RUNNER: str(self.runner_id)}
+        if self.forge:
+            labels[LABEL_FORGE] = self.forge
+        return labels
+
     def remove_leftovers(self) -> int:
-        # Only this runner's containers: several runners may share one Docker Engine.
+        # Only this runner's containers and networks: several runners may share one Docker Engine.
         if not self.runner_id:
             return 0
         try:
             client = docker.from_env()
         except DockerException:
             return 0
+        selector = {"label": [f"{LABEL_RUNNER}={self.runner_id}"] + ([f"{LABEL_FORGE}={self.forge}"]
+                                                                     if self.forge else [])}
         try:
-            found = client.containers.list(all=True, filters={"label": f"{LABEL_RUNNER}={self.runner_id}"})
+            found = client.containers.list(all=True, filters=selector)
             for container in found:
-                _remove(container)
-            return len(found)
+                remove_container(container)
+            # Networks last: one cannot be removed while a container is still on it.
+            networks = client.networks.list(filters=selector)
+            for network in networks:
+                remove_network(network)
+            return len(found) + len(networks)
         except DockerException as exc:
             log.error("cannot list the containers an earlier run left: %s", exc)
             return 0
@@ -81,7 +106,21 @@ class DockerExecutor(StepExecutor):
         ws.extra["client"] = client
         ws.extra["image"] = image
         ws.extra["containers"] = []
+        ws.extra["services"] = ServiceSet()
         section(ws.log, f"Using docker image {image}")
+        self._ensure_image(ws, image)
+        if job.services:
+            section(ws.log, "Starting services")
+            try:
+                start_services(client, job, self._labels(job), ws.environment(), ws.log, ws.control,
+                               lambda name: self._ensure_image(ws, name), ws.extra["services"])
+            except DockerException as exc:
+                raise StepFailure("system_failure", f"cannot start the job's services: "
+                                                    f"{getattr(exc, 'explanation', None) or exc}") from None
+
+    def _ensure_image(self, ws: Workspace, image: str) -> None:
+        """Use ``image`` from this host, or pull it; ``StepFailure`` (``image_pull_failure``) when it cannot."""
+        client = ws.extra["client"]
         try:
             client.images.get(image)
             return
@@ -105,28 +144,33 @@ class DockerExecutor(StepExecutor):
         client = ws.extra["client"]
         job = ws.job
         entrypoint = list(job.image.entrypoint) if job.image and job.image.entrypoint is not None else None
-        labels = {LABEL_JOB: str(job.id), LABEL_RUNNER: str(self.runner_id), "forge-runner.step": name}
+        labels = {**self._labels(job), "forge-runner.step": name}
+        volumes = {
+            str(ws.host_project): {"bind": ws.project_dir, "mode": "rw"},
+            str(ws.scripts): {"bind": SCRIPTS_MOUNT, "mode": "ro"},
+        }
+        if ws.file_paths and ws.tmp_host is not None:
+            volumes[str(ws.tmp_host)] = {"bind": ws.tmp_dir, "mode": "rw"}
+        network = ws.extra["services"].network_name
         container = client.containers.create(
             ws.extra["image"],
             command=["sh", "-e", f"{SCRIPTS_MOUNT}/{script.name}"],
             entrypoint=entrypoint,
             working_dir=ws.project_dir,
-            environment=job_environment(job, ws.project_dir, ws.builds_dir),
+            environment=ws.environment(),
             labels=labels,
-            volumes={
-                str(ws.host_project): {"bind": ws.project_dir, "mode": "rw"},
-                str(ws.scripts): {"bind": SCRIPTS_MOUNT, "mode": "ro"},
-            },
+            volumes=volumes,
             name=f"forge-job-{job.id}-{name.replace('_', '-')}-{secrets.token_hex(4)}",
             detach=True,
             stdin_open=False,
             tty=False,
+            **({"network": network} if network else {}),
         )
         ws.extra["containers"].append(container)
         try:
             return self._follow(ws, container, deadline)
         finally:
-            _remove(container)
+            remove_container(container)
 
     def _follow(self, ws: Workspace, container: Any, deadline: float) -> Outcome:
         container.start()
@@ -167,7 +211,9 @@ class DockerExecutor(StepExecutor):
         if client is None:
             return
         for container in ws.extra.get("containers", []):
-            _remove(container)
+            remove_container(container)
+        if "services" in ws.extra:
+            remove_services(ws.extra["services"])
         # Files a job made as root in the bind-mounted checkout cannot be removed by a runner that is not root:
         # remove them from a container (as root) before the workspace itself is removed.
         shutil.rmtree(ws.host_project, ignore_errors=True)
@@ -181,7 +227,7 @@ class DockerExecutor(StepExecutor):
             client.containers.run(
                 ws.extra["image"], entrypoint=["rm"], command=["-rf", "/workspace/project"], user="0",
                 volumes={str(ws.root): {"bind": "/workspace", "mode": "rw"}}, remove=True,
-                labels={LABEL_JOB: str(ws.job.id), LABEL_RUNNER: str(self.runner_id), "forge-runner.step": "cleanup"},
+                labels={**self._labels(ws.job), "forge-runner.step": "cleanup"},
             )
         except DockerException as exc:
             log.error("job %s: cannot remove the checkout %s: %s", ws.job.id, ws.host_project, exc)
@@ -195,16 +241,3 @@ def _exited(container: Any) -> bool:
 def _kill(container: Any) -> None:
     with contextlib.suppress(NotFound, APIError):
         container.kill()
-
-
-def _remove(container: Any) -> None:
-    # force: a container that is somehow still running is killed first. NotFound (a subclass of APIError, so it is
-    # caught first) means it is already gone: each step's container is removed when the step ends and again, to be
-    # sure, when the job is cleaned up.
-    try:
-        container.remove(force=True, v=True)
-    except NotFound:
-        pass
-    except APIError as exc:
-        if exc.status_code != 409:  # 409: removal already in progress
-            log.error("cannot remove container %s: %s", container.id[:12], exc)

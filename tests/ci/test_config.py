@@ -247,18 +247,19 @@ def test_default_rejects_keys_gitlab_does_not_allow_there() -> None:
           script: x
         """) == (
         3,
-        "“default”: unknown key “allow_failure” (known: image, before_script, after_script, tags, timeout)",
+        "“default”: unknown key “allow_failure” (known: image, before_script, after_script, tags, timeout, "
+        "artifacts, cache, services, retry, interruptible)",
     )
 
 
 def test_default_keywords_we_do_not_support_yet() -> None:
     assert one_problem("""\
         default:
-          cache:
-            paths: [.cache]
+          id_tokens:
+            ID: {aud: x}
         job:
           script: x
-        """) == (2, "“default”: “cache” is not supported yet")
+        """) == (2, "“default”: “id_tokens” is not supported yet")
 
 
 def test_global_and_default_image_together_is_an_error() -> None:
@@ -599,9 +600,9 @@ def test_rule_keys_are_checked() -> None:
         """)
     assert found == [
         (4, "job “job”: rule: unknown key “iff”; did you mean “if”?"),
-        (6, "job “job”: rule: “start_in” is not supported yet"),
-        (7, "job “job”: “rules: when” must be one of on_success, on_failure, always, manual, never, not the text "
-            "“later”"),
+        (6, "job “job”: “rules: start_in” is only allowed with “when: delayed” in the same rule"),
+        (7, "job “job”: “rules: when” must be one of on_success, on_failure, always, manual, never, delayed, not "
+            "the text “later”"),
         (8, "job “job”: a rule needs at least one of if, changes, exists, when"),
     ]
 
@@ -687,9 +688,9 @@ def test_workflow_rule_when_is_always_or_never() -> None:
           script: x
         """)
     assert found == [
-        (2, "“workflow”: “name” is not supported yet"),
         (4, "“workflow”: “rules: when” must be one of always, never, not the text “manual”"),
-        (6, "“workflow”: rule: unknown key “allow_failure” (known: if, changes, exists, when, variables)"),
+        (6, "“workflow”: rule: unknown key “allow_failure” (known: if, changes, exists, when, variables, "
+            "auto_cancel)"),
     ]
 
 
@@ -704,21 +705,16 @@ def test_unknown_job_key_with_suggestion() -> None:
         """) == (3, "job “test”: unknown key “stgae”; did you mean “stage”?")
 
 
-@pytest.mark.parametrize("key", ["artifacts", "cache", "services", "parallel", "retry", "environment", "trigger"])
-def test_job_keywords_of_later_issues_are_not_supported_yet(key: str) -> None:
-    assert one_problem(f"job:\n  script: x\n  {key}: something\n") == (
-        3,
-        f"job “job”: “{key}” is not supported yet",
+@pytest.mark.parametrize("key", ["trigger", "release", "secrets", "id_tokens", "pages", "hooks", "identity"])
+def test_job_keywords_this_forge_does_not_have(key: str) -> None:
+    found = problems(f"job:\n  script: x\n  {key}: something\n")
+    assert found == [(3, f"job “job”: “{key}” is not supported yet")]
+
+
+def test_delayed_job_needs_start_in() -> None:
+    assert one_problem("job:\n  script: x\n  when: delayed\n") == (
+        3, "job “job”: “when: delayed” needs “start_in” (such as “30 minutes”)"
     )
-
-
-@pytest.mark.parametrize("key", ["include", "services", "cache"])
-def test_top_level_keywords_of_later_issues_are_not_supported_yet(key: str) -> None:
-    assert one_problem(f"{key}: something\njob:\n  script: x\n") == (1, f"“{key}” is not supported yet")
-
-
-def test_delayed_jobs_are_not_supported_yet() -> None:
-    assert one_problem("job:\n  script: x\n  when: delayed\n") == (3, "job “job”: “when: delayed” is not supported yet")
 
 
 def test_unknown_key_in_image() -> None:
@@ -728,7 +724,7 @@ def test_unknown_key_in_image() -> None:
           image:
             name: alpine
             entry: [sh]
-        """) == (5, "job “job”: “image” has the unknown key “entry” (known: name, entrypoint)")
+        """) == (5, "job “job”: “image” has the unknown key “entry” (known: name, entrypoint, pull_policy)")
 
 
 def test_unknown_top_level_key_that_is_not_a_job() -> None:

@@ -23,8 +23,8 @@ stages: [build]
 build:
   stage: build
   script: make
-  artifacts:
-    paths: [dist/]
+  release:
+    tag_name: v1
 test:
   scirpt: make test
 """
@@ -55,7 +55,7 @@ def test_invalid_file_lists_each_problem_with_its_line(tmp_path: Path) -> None:
     code, out, err = lint(path)
     assert code == 1
     assert out.splitlines() == [
-        f"{path}:5: job “build”: “artifacts” is not supported yet",
+        f"{path}:5: job “build”: “release” is not supported yet",
         f"{path}:7: job “test” has no “script”: every job needs one",
         f"{path}:8: job “test”: unknown key “scirpt”; did you mean “script”?",
     ]

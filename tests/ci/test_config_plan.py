@@ -126,6 +126,7 @@ def test_planned_job_carries_what_the_runner_needs() -> None:
         allow_failure=True,
         timeout_seconds=600,
         tags=("docker", "amd64"),
+        base_name="test",
     )
 
 
@@ -182,7 +183,7 @@ def test_needing_a_job_left_out_is_an_error() -> None:
     with pytest.raises(ConfigErrors) as caught:
         run(NEEDS, branch("main"))
     (error,) = caught.value.errors
-    assert error.line == 22  # the job's line
+    assert error.line == 24  # the line of the need
     assert error.message == (
         "job “deploy” needs job “docs”, but “docs” is not in this pipeline (its rules, only or except left it out); "
         "to need a job that is not always there, write {job: docs, optional: true}"

@@ -300,6 +300,8 @@ def test_pipeline_status_composition() -> None:
     assert jobstate.pipeline_status([job("a", "pending"), job("b", "created")]) == "running"
     assert jobstate.pipeline_status([job("a", "success"), job("b", "pending")]) == "running"
     assert jobstate.pipeline_status([job("a", "running"), job("b", "created")]) == "running"
-    assert jobstate.pipeline_status([job("a", "success"), job("b", "manual")]) == "success"
+    # A manual job nobody played is left out when it may fail (when: manual's default); one that may not blocks.
+    assert jobstate.pipeline_status([job("a", "success"), job("b", "manual", True)]) == "success"
+    assert jobstate.pipeline_status([job("a", "success"), job("b", "manual")]) == "manual"
     # Only the latest attempt of a name counts.
     assert jobstate.pipeline_status([job("a", "failed", id_=1), job("a", "success", id_=2)]) == "success"

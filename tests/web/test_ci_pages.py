@@ -349,3 +349,18 @@ def test_actions_on_finished_jobs_explain_themselves(server, factory, git, web):
     assert web.post(f"{base}/jobs/{job_id}/play").status_code == 303
     # Without the form's CSRF token nothing happens.
     assert web.post(f"{base}/jobs/{job_id}/retry", csrf=False).status_code == 403
+
+
+def test_lint_page_reads_local_includes_from_the_default_branch(server, factory, git, web):  # type: ignore[no-untyped-def]
+    owner = factory.user()
+    ref = factory.repo(owner)
+    push_files(git, ref, {".forge-ci.yml": "include: ci/jobs.yml\n",
+                          "ci/jobs.yml": "from-include:\n  script: [x]\n"}, name=f"work-{ref.repo.name}")
+    wait_seen(server.engine, ref.repo.id)
+    base = f"/{ref.full_name}"
+    result = web.submit(f"{base}/-/ci/lint", f"{base}/-/ci/lint",
+                        {"content": "include:\n  - local: ci/jobs.yml\nown:\n  script: [y]\n"})
+    assert "The file is valid." in result.text and "2 jobs would run." in result.text, result.text[:2000]
+    assert "from-include" in result.text
+    missing = web.submit(f"{base}/-/ci/lint", f"{base}/-/ci/lint", {"content": "include: ci/nope.yml\n"})
+    assert "ci-lint-errors" in missing.text and "ci/nope.yml" in missing.text

@@ -16,14 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ci import artifacts, environments, job_actions, jobstate, lifecycle, pipelines, test_reports, variables
-from ci import config as ci_config
+from ci import artifacts, environments, job_actions, jobstate, lifecycle, pipelines, test_reports
 from ci import graph as ci_graph
-from ci.config.spec import ConfigErrors, Plan
+from ci import lint as ci_lint
 from ci.models import ACTIVE_STATES, CANCELED, FAILED, MANUAL, Job, Pipeline, Runner
 from forge.accounts.models import Account
 from forge.errors import ForgeError, InvalidInput
-from forge.git.repository import CommitInfo
 from forge.i18n import N_
 from forge.permissions import Access
 from forge.repos import services as repos
@@ -228,6 +226,17 @@ async def play_job(request: Request) -> Response:
     return await _act(request, _job_action(request, job_actions.play_job), N_("The job was started."))
 
 
+async def start_job_now(request: Request) -> Response:
+    await read_form(request)
+    return await _act(request, _job_action(request, job_actions.start_now), N_("The delayed job was started."))
+
+
+async def unschedule_job(request: Request) -> Response:
+    await read_form(request)
+    action = _job_action(request, job_actions.unschedule)
+    return await _act(request, action, N_("The job was unscheduled: start it by hand when you want it to run."))
+
+
 # --- run pipeline ---------------------------------------------------------------------------------------------
 
 
@@ -286,34 +295,6 @@ async def run_pipeline(request: Request) -> Response:
 # --- lint ----------------------------------------------------------------------------------------------------
 
 
-def lint_variables(ref: RepoRef, branch: str, commit: CommitInfo | None, server_url: str) -> dict[str, str]:
-    """The variables a lint run plans with: those of a push to ``branch`` (of its latest commit when known)."""
-    if commit is None:
-        return {"CI": "true", "CI_COMMIT_BRANCH": branch, "CI_COMMIT_REF_NAME": branch,
-                "CI_DEFAULT_BRANCH": ref.repo.default_branch, "CI_PIPELINE_SOURCE": "push",
-                "CI_PROJECT_PATH": ref.full_name, "CI_SERVER_URL": server_url}
-    facts = variables.PipelineFacts(ref, branch, "branch", commit, "", "push", server_url)
-    return variables.pipeline_variables(facts)
-
-
-def _lint(settings: Settings, ref: RepoRef, text: str) -> dict[str, Any]:
-    """Errors of ``text`` as a pipeline file, or the jobs a push to the default branch would run."""
-    git = repos.open_git(settings.repos_dir, ref)
-    branch = ref.repo.default_branch
-    tip = git.ref_target(f"refs/heads/{branch}")
-    commit = git.resolve_commit(tip) if tip else None
-    try:
-        config = ci_config.load(text, ".forge-ci.yml")
-        plan: Plan = ci_config.plan(config, lint_variables(ref, branch, commit, settings.public_url()), None,
-                                    pipelines.exists_checker(git, tip) if tip else (lambda _pattern: False))
-    except ConfigErrors as exc:
-        return {"errors": exc.errors, "plan": None}
-    stages: dict[tuple[int, str], list[Any]] = {}
-    for job in plan.jobs:
-        stages.setdefault((job.stage_index, job.stage), []).append(job)
-    return {"errors": [], "plan": plan, "plan_stages": [(s, js) for (_, s), js in sorted(stages.items())]}
-
-
 async def lint_page(request: Request) -> Response:
     ctx = await run_db(request, lambda s: _ctx(s, request))
     settings = settings_of(request)
@@ -336,7 +317,9 @@ async def lint_submit(request: Request) -> Response:
     if len(text.encode()) > MAX_LINT_BYTES:
         raise InvalidInput(N_("The pipeline file is larger than 1 MiB."))
     ctx["text"] = text
-    ctx["result"] = await run_in_threadpool(_lint, settings_of(request), ctx["ref"], text)
+    settings = settings_of(request)
+    git = repos.open_git(settings.repos_dir, ctx["ref"])
+    ctx["result"] = await run_in_threadpool(ci_lint.lint_text, git, ctx["ref"], text, settings.public_url())
     return render(request, "ci/lint.html", ctx)
 
 
@@ -353,6 +336,8 @@ routes: list[BaseRoute] = [
     Route(_R + "/jobs/{id:int}/cancel", cancel_job, methods=["POST"], name="ci_cancel_job"),
     Route(_R + "/jobs/{id:int}/retry", retry_job, methods=["POST"], name="ci_retry_job"),
     Route(_R + "/jobs/{id:int}/play", play_job, methods=["POST"], name="ci_play_job"),
+    Route(_R + "/jobs/{id:int}/start-now", start_job_now, methods=["POST"], name="ci_start_job_now"),
+    Route(_R + "/jobs/{id:int}/unschedule", unschedule_job, methods=["POST"], name="ci_unschedule_job"),
     Route(_R + "/ci/lint", lint_page, methods=["GET"], name="ci_lint"),
     Route(_R + "/ci/lint", lint_submit, methods=["POST"], name="ci_lint_submit"),
 ]

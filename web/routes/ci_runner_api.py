@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ci import dispatch, logs
+from ci import dispatch, logs, project_variables
 from forge.errors import AuthenticationRequired, ForgeError, InvalidInput
 from forge.i18n import N_
 from web.state import app_state, run_db, settings_of
@@ -137,8 +137,10 @@ async def append_log(request: Request) -> Response:
 
     def work(session: Any) -> tuple[int, str]:
         job = dispatch.authenticate_job(session, job_id, secret)
-        # The job token itself is a secret too (it is CI_JOB_TOKEN in the job's environment).
-        appended = logs.append(session, job_id, offset, data, logs.masked_values(job, [secret]))
+        # The job token itself is a secret too (it is CI_JOB_TOKEN in the job's environment), and so are the masked
+        # repository/organisation variables the job was given (kept sealed, not in its spec).
+        secrets = [secret, *project_variables.job_masked_values(session, job)]
+        appended = logs.append(session, job_id, offset, data, logs.masked_values(job, secrets))
         return appended.length, dispatch.visible_state(job)
 
     length, state = await run_db(request, work)
