@@ -140,7 +140,9 @@ def _create_deployment(session: Session, job: Job, spec: JobEnvironment, user_id
     deployment = Deployment(
         repo_id=job.repo_id, environment_id=environment.id, iid=_next_iid(session, job.repo_id), job_id=job.id,
         pipeline_id=pipeline.id, sha=pipeline.sha, ref=pipeline.ref, ref_kind=pipeline.ref_kind,
-        user_id=user_id if user_id is not None else pipeline.triggered_by_id, on_stop=spec.on_stop,
+        # Who asked for this deployment: given, else whoever played or retried the job, else the pipeline's user.
+        user_id=next((u for u in (user_id, job.user_id, pipeline.triggered_by_id) if u is not None), None),
+        on_stop=spec.on_stop,
         redeploy_of_id=redeploy_of_id,
     )
     session.add(deployment)

@@ -96,16 +96,20 @@ def cancel_pipeline(session: Session, actor: Account | None, pipeline: Pipeline)
     return advance(session, pipeline)
 
 
-def start_waiting_job(session: Session, job_id: int, from_state: str, *, due: bool = False) -> bool:
+def start_waiting_job(session: Session, job_id: int, from_state: str, *, due: bool = False,
+                      actor: Account | None = None) -> bool:
     """Move a ``manual`` or ``scheduled`` job on to ``pending`` (or ``waiting_for_resource`` when its resource
     group is busy), exactly once: the first statement is a conditional update, so of a person's click, a second
-    click and the delayed-job sweep only one wins. ``due``: only when its ``scheduled_at`` has passed. Returns
-    whether this call moved it."""
+    click and the delayed-job sweep only one wins. ``due``: only when its ``scheduled_at`` has passed; ``actor``:
+    the person who started it, from now on the job's user. Returns whether this call moved it."""
     now = utcnow()
     stmt = update(Job).where(col(Job.id) == job_id, col(Job.status) == from_state)
     if due:
         stmt = stmt.where(col(Job.scheduled_at) <= now)
-    result = session.exec(stmt.values(status=CREATED, queued_at=now))
+    values: dict[str, object] = {"status": CREATED, "queued_at": now}
+    if actor is not None:
+        values["user_id"] = actor.id
+    result = session.exec(stmt.values(**values))
     if result.rowcount != 1:
         return False
     job = session.get(Job, job_id, populate_existing=True)
@@ -124,7 +128,7 @@ def play_job(session: Session, actor: Account | None, job: Job) -> Job:
     """Start a manual job."""
     _require_write(session, actor, job.repo_id)
     assert job.id is not None
-    if not start_waiting_job(session, job.id, MANUAL):
+    if not start_waiting_job(session, job.id, MANUAL, actor=actor):
         raise InvalidInput(N_("Job #%(id)s is not waiting to be started by hand."), id=job.id)
     session.refresh(job)
     return job
@@ -134,7 +138,7 @@ def start_now(session: Session, actor: Account | None, job: Job) -> Job:
     """Start a delayed (``scheduled``) job now rather than when its ``start_in`` has passed."""
     _require_write(session, actor, job.repo_id)
     assert job.id is not None
-    if not start_waiting_job(session, job.id, SCHEDULED):
+    if not start_waiting_job(session, job.id, SCHEDULED, actor=actor):
         raise InvalidInput(N_("Job #%(id)s is not waiting for its delayed start."), id=job.id)
     session.refresh(job)
     return job
@@ -172,14 +176,16 @@ def _dependents(name: str, stage_index: int, jobs: list[Job]) -> set[str]:
     return found
 
 
-def retry_rows(session: Session, jobs: list[Job], targets: list[Job]) -> list[Job]:
+def retry_rows(session: Session, jobs: list[Job], targets: list[Job], actor: Account | None = None) -> list[Job]:
     """New attempts of ``targets`` (latest attempts, among ``jobs``, the pipeline's latest attempts), queued at
-    once when what they wait for is done. The caller has locked the pipeline and calls ``advance`` after."""
+    once when what they wait for is done. The caller has locked the pipeline and calls ``advance`` after.
+    ``actor``: the person who asked (the new attempts' user); an automatic retry keeps the old attempt's user."""
     new_jobs = []
     for old in targets:
         new = new_job_row(old, old.pipeline_id, old.repo_id, old.tags)
         new.spec = copy.deepcopy(old.spec)
         new.retry_of_id = old.id
+        new.user_id = actor.id if actor is not None else old.user_id
         session.add(new)
         new_jobs.append(new)
     session.flush()
@@ -232,7 +238,7 @@ def retry_job(session: Session, actor: Account | None, job: Job) -> Job:
         raise InvalidInput(N_("Job #%(id)s was already retried; retry its latest attempt."), id=job.id)
     if job.status not in RETRYABLE:
         raise InvalidInput(N_("Only finished jobs can be retried."))
-    new = retry_rows(session, jobs, [job])[0]
+    new = retry_rows(session, jobs, [job], actor)[0]
     advance(session, pipeline)
     session.refresh(new)
     return new
@@ -248,6 +254,6 @@ def retry_failed(session: Session, actor: Account | None, pipeline: Pipeline) ->
     targets = [j for j in jobs if j.status in (FAILED, CANCELED)]
     if not targets:
         raise InvalidInput(N_("Pipeline #%(id)s has no failed or canceled jobs to retry."), id=pipeline.id)
-    new_jobs = retry_rows(session, jobs, targets)
+    new_jobs = retry_rows(session, jobs, targets, actor)
     advance(session, pipeline)
     return new_jobs

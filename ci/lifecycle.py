@@ -102,9 +102,21 @@ def retry_allowed(job: Job) -> bool:
     return reason_matches if when else True
 
 
+def allowed_exit_code(job: Job) -> bool:
+    """``allow_failure: exit_codes``: whether ``job`` failed with one of the exit codes its file allows (then
+    its failure does not fail the pipeline, GitLab's "failed (allowed to fail)")."""
+    codes = (job.spec or {}).get("allow_failure_exit_codes") or []
+    return job.status == FAILED and job.exit_code is not None and job.exit_code in codes
+
+
 def on_job_finished(session: Session, job: Job) -> None:
-    """Called by the dispatcher in the transaction that finishes ``job``, before the state machine runs: a failed
-    job its ``retry`` allows gets a new attempt at once."""
+    """Called by the dispatcher in the transaction that finishes ``job``, before the state machine runs: a job
+    that failed with an allowed exit code is marked allowed to fail, and a failed job its ``retry`` allows gets a
+    new attempt at once."""
+    if allowed_exit_code(job):
+        job.allow_failure = True
+        session.add(job)
+        session.flush()
     maximum, _, _ = retry_policy(job)
     if maximum == 0 or not retry_allowed(job):
         return

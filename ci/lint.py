@@ -16,6 +16,7 @@ from forge.repos.services import RepoRef
 class LintResult:
     errors: list[ConfigError]
     plan: Plan | None
+    warnings: list[ConfigError] = field(default_factory=list)  # usable, but something is left out or odd
     stages: list[tuple[str, list[PlannedJob]]] = field(default_factory=list)  # the plan's jobs by stage, in order
 
 
@@ -43,7 +44,8 @@ def lint_text(git: GitRepo, ref: RepoRef, text: str, server_url: str) -> LintRes
         )
     except ConfigErrors as exc:
         return LintResult(exc.errors, None)
+    warnings = list(config.warnings)
     stages: dict[tuple[int, str], list[PlannedJob]] = {}
     for job in plan.jobs:
         stages.setdefault((job.stage_index, job.stage), []).append(job)
-    return LintResult([], plan, [(stage, jobs) for (_, stage), jobs in sorted(stages.items())])
+    return LintResult([], plan, warnings, [(stage, jobs) for (_, stage), jobs in sorted(stages.items())])

@@ -9,6 +9,7 @@ credentials (git, API clients) carry no cookie-based authority and are not check
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from typing import Any
 
@@ -17,7 +18,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from forge.errors import ForgeError
+from forge.errors import ForgeError, InvalidInput
 from forge.i18n import N_
 from web.state import settings_of
 
@@ -56,6 +57,22 @@ async def read_form(request: Request) -> FormData:
     if not cookie or not sent or not hmac.compare_digest(cookie, sent):
         raise CsrfError(N_("The form has expired or was sent from another site. Reload the page and try again."))
     return form
+
+
+async def read_json_object(request: Request, max_bytes: int = 64 * 1024) -> dict[str, Any]:
+    """The request body as a JSON object (an empty body is ``{}``); InvalidInput says what is wrong with it."""
+    body = await request.body()
+    if len(body) > max_bytes:
+        raise InvalidInput(N_("The request body is too large."))
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(N_("The request body is not valid JSON.")) from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(N_("The request body must be a JSON object."))
+    return data
 
 
 def field(form: FormData, name: str, default: str = "") -> str:

@@ -57,6 +57,9 @@ class Pipeline(SQLModel, table=True):
     config_path: str = Field(default="", max_length=64)  # ".forge-ci.yml" or ".gitlab-ci.yml"
     # [{"line": 3, "message": "..."}] when status is config_error.
     config_errors: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    # [{"line": 3, "message": "..."}]: the file was usable, but something in it was left out or is probably not
+    # meant (an include of a GitLab template, a key written twice); shown on the pipeline page.
+    config_warnings: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     # Extra variables given to "Run pipeline" ({"KEY": "value"}).
     variables: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
     commit_title: str = Field(default="", max_length=255)
@@ -89,6 +92,9 @@ class Job(SQLModel, table=True):
     failure_reason: str = Field(default="", max_length=32)
     log_length: int = 0
     retry_of_id: int | None = Field(default=None, foreign_key="ci_job.id", ondelete="SET NULL")
+    # Who the job runs for: the pipeline's trigger user, or the person who played or retried it (deployments name
+    # them); None for a push pipeline's jobs whose pusher is unknown.
+    user_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
     # Set on cancel; the runner learns it through the watch long poll and its log and state calls.
     cancel_requested: bool = False
     created_at: datetime = Field(default_factory=utcnow)

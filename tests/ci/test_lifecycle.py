@@ -399,3 +399,32 @@ rollout:
     _set(e, rollout.id or 0, scheduled_at=utcnow() - timedelta(seconds=1))
     lifecycle.start_due_jobs(e)
     assert _job(e, pid, "rollout").status == "pending"  # its group was free
+
+
+# --- allow_failure: exit_codes ----------------------------------------------------------------------------------
+
+
+def test_failure_with_an_allowed_exit_code_does_not_fail_the_pipeline(server, factory, git):  # type: ignore[no-untyped-def]
+    e = server.engine
+    config = "check:\n  script: [x]\n"
+    for exit_code, pipeline_result, allowed in ((3, "success", True), (1, "failed", False)):
+        _, _, _, pid = _pipeline(server, factory, git, config)
+        check = _job(e, pid, "check")
+        _set_spec(e, check.id or 0, allow_failure_exit_codes=[3, 137])
+        _run_and_end(e, check.id or 0, "failed", "script_failure", exit_code)
+        ended = _job(e, pid, "check")
+        assert (ended.status, ended.allow_failure) == ("failed", allowed)
+        assert pipeline_status(e, pid) == pipeline_result
+
+
+def test_the_person_who_plays_or_retries_a_job_becomes_its_user(server, factory, git):  # type: ignore[no-untyped-def]
+    e = server.engine
+    owner, _, _, pid = _pipeline(server, factory, git, "deploy:\n  when: manual\n  script: [x]\n")
+    assert _job(e, pid, "deploy").user_id is None  # the pipeline's user stands for it until someone acts
+    with session_scope(e) as s:
+        played = job_actions.play_job(s, owner, s.get(Job, _job(e, pid, "deploy").id))  # type: ignore[arg-type]
+        assert played.user_id == owner.id
+    _run_and_end(e, _job(e, pid, "deploy").id or 0, "failed", "script_failure", 1)
+    with session_scope(e) as s:
+        retried = job_actions.retry_job(s, owner, s.get(Job, _job(e, pid, "deploy").id))  # type: ignore[arg-type]
+        assert retried.user_id == owner.id and retried.retry_of_id is not None

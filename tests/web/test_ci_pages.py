@@ -364,3 +364,24 @@ def test_lint_page_reads_local_includes_from_the_default_branch(server, factory,
     assert "from-include" in result.text
     missing = web.submit(f"{base}/-/ci/lint", f"{base}/-/ci/lint", {"content": "include: ci/nope.yml\n"})
     assert "ci-lint-errors" in missing.text and "ci/nope.yml" in missing.text
+
+
+def test_file_warnings_show_on_the_lint_page_and_the_pipeline_page(server, factory, git, web):  # type: ignore[no-untyped-def]
+    from ci.models import Pipeline
+
+    _, ref, _, pipeline = _setup(server, factory, git, "job:\n  script: [x]\n")
+    base = f"/{ref.full_name}"
+    twice = web.submit(f"{base}/-/ci/lint", f"{base}/-/ci/lint", {"content": "a:\n  script: [x]\n  script: [y]\n"})
+    assert "ci-lint-warnings" in twice.text and "1 warning" in twice.text and "line 3" in twice.text, twice.text[:3000]
+    assert "The file is valid." in twice.text
+
+    page = web.get(f"{base}/-/pipelines/{pipeline.id}")
+    assert "ci-config-warnings" not in page.text
+    with session_scope(server.engine) as s:
+        row = s.get(Pipeline, pipeline.id)
+        assert row is not None
+        row.config_warnings = [{"line": 2, "message": "GitLab's template “X.gitlab-ci.yml” is not available"}]
+        s.add(row)
+    page = web.get(f"{base}/-/pipelines/{pipeline.id}")
+    assert "The pipeline file has 1 warning." in page.text and "is not available" in page.text
+    assert f'{base}/blob/{pipeline.sha}/.forge-ci.yml#L2' in page.text

@@ -64,7 +64,7 @@ def test_register_with_each_scope_and_bad_tokens(server, factory):  # type: igno
         resp = c.post("/register", json={"registration_token": good, "name": "x", "executor": "vm"})
         assert resp.status_code == 422 and "executor" in resp.json()["error"]
         resp = c.post("/register", content=b"{not json", headers={"Content-Type": "application/json"})
-        assert resp.status_code == 422 and resp.json()["error"] == "The body is not valid JSON."
+        assert resp.status_code == 422 and resp.json()["error"] == "The request body is not valid JSON."
         resp = c.post("/register", json=[1, 2])
         assert resp.status_code == 422
 

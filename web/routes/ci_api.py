@@ -10,7 +10,6 @@ A private repository the caller may not read is a 404, as everywhere else.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlmodel import Session
@@ -28,6 +27,7 @@ from forge.i18n import N_
 from forge.permissions import Access
 from forge.repos import services as repos
 from forge.repos.services import RepoRef
+from web.forms import read_json_object
 from web.i18n import gettext
 from web.state import current_user, run_db, settings_of
 
@@ -77,26 +77,13 @@ def _validation_error(errors: dict[str, InvalidInput]) -> Response:
     }, status_code=422)
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise InvalidInput(N_("The request body is too large."))
-    try:
-        data = json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(N_("The request body is not valid JSON.")) from exc
-    if not isinstance(data, dict):
-        raise InvalidInput(N_("The request body must be a JSON object."))
-    return data
-
-
 async def post_status(request: Request) -> Response:
     _identity_checked(request)
     if request.state.identity.session_id is not None or current_user(request) is None:
         # A browser session would make this endpoint open to cross-site requests: only tokens and Basic
         # credentials, which a page on another site cannot send, may post.
         raise AuthenticationRequired(N_("Authenticate with an access token to post a commit status."))
-    data = await _json_body(request)
+    data = await read_json_object(request, MAX_BODY)
     fields = {k: data.get(k, "") for k in ("state", "context", "description", "target_url")}
     if not all(isinstance(v, str) for v in fields.values()):
         raise InvalidInput(N_("state, context, description and target_url must be strings."))

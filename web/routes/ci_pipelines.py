@@ -182,6 +182,8 @@ async def job_page(request: Request) -> Response:
             attempts=attempts,
             is_latest=attempts[-1].id == job.id,
             runner=runner,
+            # Who played or retried this attempt (none for a job the pipeline started by itself).
+            job_user=_accounts(session, {job.user_id}).get(job.user_id or 0),
         )
         # The log partial's own context (helper module of the log routes): the log's end and its stream URL.
         ctx.update(ci_logs.job_log_context(session, ctx["ref"], job))

@@ -8,7 +8,6 @@ for CSRF to protect (only browser forms, read through web.forms.read_form, check
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from ci import dispatch, logs, project_variables
 from forge.errors import AuthenticationRequired, ForgeError, InvalidInput
 from forge.i18n import N_
+from web.forms import read_json_object
 from web.state import app_state, run_db, settings_of
 
 PREFIX = "/api/v1/runners"
@@ -57,21 +57,6 @@ def _bearer(request: Request) -> str:
     return value.strip()
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_JSON_BYTES:
-        raise InvalidInput(N_("The request body is too large."))
-    if not body.strip():
-        return {}
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(N_("The body is not valid JSON.")) from exc
-    if not isinstance(data, dict):
-        raise InvalidInput(N_("The body must be a JSON object."))
-    return data
-
-
 def _wait(value: object) -> float:
     if isinstance(value, str):
         try:
@@ -90,7 +75,7 @@ def _job_id(request: Request) -> int:
 
 @_api
 async def register(request: Request) -> Response:
-    body = await _json(request)
+    body = await read_json_object(request, MAX_JSON_BYTES)
 
     def work(session: Any) -> tuple[int | None, str]:
         runner, secret = dispatch.register_runner(
@@ -111,7 +96,7 @@ async def register(request: Request) -> Response:
 @_api
 async def request_job(request: Request) -> Response:
     secret = _bearer(request)
-    body = await _json(request)
+    body = await read_json_object(request, MAX_JSON_BYTES)
     wait = _wait(body.get("wait", dispatch.MAX_WAIT))
     runner = await run_db(request, lambda s: dispatch.authenticate_runner(s, secret))
     assert runner.id is not None
@@ -151,7 +136,7 @@ async def append_log(request: Request) -> Response:
 async def report_state(request: Request) -> Response:
     secret = _bearer(request)
     job_id = _job_id(request)
-    body = await _json(request)
+    body = await read_json_object(request, MAX_JSON_BYTES)
 
     def work(session: Any) -> str:
         job = dispatch.authenticate_job(session, job_id, secret)
@@ -174,7 +159,7 @@ async def watch(request: Request) -> Response:
 @_api
 async def heartbeat(request: Request) -> Response:
     secret = _bearer(request)
-    body = await _json(request)
+    body = await read_json_object(request, MAX_JSON_BYTES)
 
     def work(session: Any) -> list[int]:
         runner = dispatch.authenticate_runner(session, secret)

@@ -7,7 +7,6 @@ token is shown once, in the answer to the form that made it (never in a cookie o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -30,7 +29,7 @@ from forge.permissions import Access
 from forge.repos import services as repos
 from forge.repos.services import RepoRef
 from forge.settings import Settings
-from web.forms import checkbox, field, read_form, redirect
+from web.forms import checkbox, field, read_form, read_json_object, redirect
 from web.i18n import babel_locale, get_locale, gettext
 from web.repo_context import header_context, repo_page_context
 from web.state import current_user, require_user, run_db, settings_of
@@ -320,15 +319,7 @@ async def _trigger_fields(request: Request) -> tuple[str, str, list[tuple[str, s
     pairs = _variables_from_form(list(query.multi_items()))
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise InvalidInput(N_("The request body is too large."))
-        try:
-            data = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(N_("The request body is not valid JSON.")) from exc
-        if not isinstance(data, dict):
-            raise InvalidInput(N_("The request body must be a JSON object."))
+        data = await read_json_object(request, MAX_BODY)
         variables = data.get("variables") or {}
         if not isinstance(variables, dict) or not all(isinstance(v, str | int | float | bool)
                                                       for v in variables.values()):
