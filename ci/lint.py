@@ -35,16 +35,16 @@ def lint_text(git: GitRepo, ref: RepoRef, text: str, server_url: str) -> LintRes
     branch = ref.repo.default_branch
     tip = git.ref_target(f"refs/heads/{branch}")
     commit = git.resolve_commit(tip) if tip else None
+    variables = lint_variables(ref, branch, commit, server_url)
+    exists = pipelines.exists_checker(git, tip) if tip else (lambda _pattern: False)
     try:
-        config = ci_config.load(text, ".forge-ci.yml", pipelines.include_reader(git, tip) if tip else None)
-        plan = ci_config.plan(
-            config, lint_variables(ref, branch, commit, server_url), None,
-            pipelines.exists_checker(git, tip) if tip else (lambda _pattern: False),
-            pipelines.blob_id_reader(git, tip) if tip else None,
-        )
+        # include: rules are decided as for that push (its variables and files; every changes: matches).
+        config = ci_config.load(text, ".forge-ci.yml", pipelines.include_reader(git, tip) if tip else None,
+                                ci_config.IncludeContext(variables, exists))
+        plan = ci_config.plan(config, variables, None, exists, pipelines.blob_id_reader(git, tip) if tip else None)
     except ConfigErrors as exc:
         return LintResult(exc.errors, None)
-    warnings = list(config.warnings)
+    warnings = list(dict.fromkeys((*config.warnings, *plan.warnings)))
     stages: dict[tuple[int, str], list[PlannedJob]] = {}
     for job in plan.jobs:
         stages.setdefault((job.stage_index, job.stage), []).append(job)

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from ci import config as ci_config
 from ci import lifecycle, variables
-from ci.config.spec import Artifacts, Cache, ConfigErrors, Environment, PlannedJob, Service
+from ci.config.spec import Artifacts, Cache, ConfigError, ConfigErrors, Environment, PlannedJob, Service
 from ci.jobstate import advance, latest_attempts, new_job_row, sync_commit_status
 from ci.models import (
     CONFIG_ERROR,
@@ -139,6 +139,25 @@ def blob_id_reader(git: GitRepo, sha: str) -> Callable[[str], str | None]:
     return blob_id
 
 
+def compare_reader(git: GitRepo, sha: str) -> Callable[[str], list[str] | None]:
+    """``rules:changes:compare_to``: the paths changed on commit ``sha`` since it forked from ``ref`` (a branch,
+    tag or commit; GitLab diffs from their merge base), None when ``ref`` names nothing. Past the diff limit every
+    file of the commit counts as changed, as an unknown change list does."""
+
+    def compare(ref: str) -> list[str] | None:
+        try:
+            other = git.resolve_commit(ref).sha
+        except NotFound:
+            return None
+        base = changes.merge_base(git, other, sha) or other
+        found = changes.changed_paths(git, base, sha)
+        if found is None:
+            return sorted(changes.file_paths(git, sha) or ())
+        return list(found)
+
+    return compare
+
+
 def ref_protected(session: Session, ref: RepoRef, ref_name: str, ref_kind: str) -> bool:
     """Whether a pipeline runs for a protected ref (CI_COMMIT_REF_PROTECTED; protected variables and caches):
     a branch matched by a protection rule. Tags cannot be protected on this forge."""
@@ -149,6 +168,13 @@ def ref_protected(session: Session, ref: RepoRef, ref_name: str, ref_kind: str) 
 
 def _config_errors(exc: ConfigErrors) -> list[dict[str, Any]]:
     return [{"line": e.line, "message": e.message} for e in exc.errors]
+
+
+def _config_warnings(warnings: Iterable[ConfigError]) -> list[dict[str, Any]] | None:
+    """The pipeline's ``config_warnings``: what of the file was left out or is probably not meant; None when
+    nothing is (the pipeline page shows them)."""
+    found = [{"line": w.line, "message": w.message} for w in warnings]
+    return found or None
 
 
 # --- creating ------------------------------------------------------------------------------------------------
@@ -170,15 +196,21 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
                                     created_at)
     predefined = variables.pipeline_variables(facts)
     errors: list[dict[str, Any]] | None = None
+    warnings: list[dict[str, Any]] | None = None
     planned = None
     if found.text is None:
         errors = [{"line": None, "message": found.problem}]
     else:
         try:
-            config = ci_config.load(found.text, found.path, include_reader(git, trigger.sha))
             changed = list(trigger.changed_paths) if trigger.changed_paths is not None else None
-            planned = ci_config.plan(config, {**predefined, **trigger.variables}, changed,
-                                     exists_checker(git, trigger.sha), blob_id_reader(git, trigger.sha))
+            exists = exists_checker(git, trigger.sha)
+            own = {**predefined, **trigger.variables}
+            config = ci_config.load(found.text, found.path, include_reader(git, trigger.sha),
+                                    ci_config.IncludeContext(own, exists, changed))
+            warnings = _config_warnings(config.warnings)
+            planned = ci_config.plan(config, own, changed, exists, blob_id_reader(git, trigger.sha),
+                                     compare_reader(git, trigger.sha))
+            warnings = _config_warnings((*config.warnings, *planned.warnings))
         except ConfigErrors as exc:
             errors = _config_errors(exc)
     if planned is not None and planned.skipped_by_workflow:
@@ -187,6 +219,7 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
         return Outcome(None, "no_jobs")
     pipeline = _pipeline_row(trigger, commit, found.path)
     pipeline.created_at = created_at
+    pipeline.config_warnings = warnings
     if errors is not None:
         pipeline.status = CONFIG_ERROR
         pipeline.config_errors = errors
@@ -266,6 +299,8 @@ def _spec(p: PlannedJob, job: Job, pipeline: Pipeline, server_url: str, project_
         "artifact_sources": list(final.artifact_sources),
         "coverage": final.coverage,
         "retry": {"max": final.retry.max, "when": list(final.retry.when), "exit_codes": list(final.retry.exit_codes)},
+        # allow_failure: {exit_codes}: a failure with one of these codes counts as allowed (ci.lifecycle).
+        "allow_failure_exit_codes": list(final.allow_failure_exit_codes),
         "environment": _environment_spec(final.environment),
         "start_in": final.start_in,
         "parallel": {"index": final.parallel[0], "total": final.parallel[1]} if final.parallel else None,

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from ci.config.envnames import environment_slug, environment_tier, environment_variables
 from forge.git.repository import CommitInfo
@@ -56,6 +57,24 @@ def _slug(name: str) -> str:
     return slug.strip("-")
 
 
+def _description(message: str, title: str) -> str:
+    # GitLab: the message without its title line when the title is shorter than 100 characters, else all of it.
+    if len(title) < 100:
+        return message.split("\n", 1)[1].lstrip("\n") if "\n" in message else ""
+    return message
+
+
+def _server_parts(server_url: str) -> dict[str, str]:
+    """CI_SERVER_HOST, _PORT, _PROTOCOL and _FQDN of the forge's public address."""
+    parts = urlsplit(server_url)
+    protocol = parts.scheme or "http"
+    port = parts.port or (443 if protocol == "https" else 80)
+    host = parts.hostname or ""
+    default = port == (443 if protocol == "https" else 80)
+    return {"CI_SERVER_HOST": host, "CI_SERVER_PORT": str(port), "CI_SERVER_PROTOCOL": protocol,
+            "CI_SERVER_FQDN": host if default else f"{host}:{port}"}
+
+
 def pipeline_variables(facts: PipelineFacts) -> dict[str, str]:
     owner, repo = facts.ref.owner.name, facts.ref.repo.name
     title = facts.commit.message.split("\n", 1)[0]
@@ -81,6 +100,16 @@ def pipeline_variables(facts: PipelineFacts) -> dict[str, str]:
         "CI_PROJECT_VISIBILITY": "private" if facts.ref.repo.is_private else "public",
         "CI_SERVER_URL": facts.server_url,
         "CI_COMMIT_REF_PROTECTED": "true" if facts.protected else "false",
+        # More of GitLab's predefined names that real files test in rules and scripts (``$GITLAB_CI`` to detect
+        # CI, ``$CI_SERVER_HOST`` to tell the canonical instance from others, ``$CI_PROJECT_ID`` in paths).
+        "GITLAB_CI": "true",
+        "CI_SERVER": "yes",
+        "CI_PROJECT_ID": str(facts.ref.repo.id or ""),
+        "CI_PROJECT_TITLE": repo,
+        "CI_PROJECT_PATH_SLUG": _slug(f"{owner}/{repo}"),
+        "CI_PROJECT_ROOT_NAMESPACE": owner,
+        "CI_COMMIT_DESCRIPTION": _description(facts.commit.message, title),
+        **_server_parts(facts.server_url),
     }
     if facts.created_at is not None:
         values["CI_PIPELINE_CREATED_AT"] = timestamp(facts.created_at)

@@ -3,8 +3,10 @@
 ``load(text, filename)`` checks the whole file and returns a ``PipelineConfig`` or raises ``ConfigErrors`` listing
 every problem with its line; ``plan(config, variables, changed_paths, exists)`` decides which jobs one trigger
 runs; ``finalize(job, variables)`` expands the names the server and runner use once a job's own variables exist.
-Modules: ``yamlfile`` (YAML with line numbers), ``includes`` (``include: local``), ``inherit`` (``extends``,
-``!reference``), ``values``, ``rules``, ``delivery``, ``jobkeys`` and ``schema`` (keywords and checks),
+Modules: ``yamlfile`` (YAML with line numbers), ``includes`` (``include: local``; the other kinds are warnings),
+``inputs`` (``spec: inputs`` and ``$[[ inputs.name ]]``), ``inherit`` (``extends``, ``!reference``), ``leftout``
+(jobs lost with unreadable includes, keywords accepted without effect), ``values``, ``rules``, ``delivery``,
+``jobkeys`` and ``schema`` (keywords and checks),
 ``expressions`` (the ``rules:if`` language), ``globs`` (``changes``/``exists`` patterns), ``expand`` (``$VAR`` in
 variable values), ``parallel`` (instances), ``planning`` (``plan``), ``finalize``.
 """
@@ -16,8 +18,10 @@ import dataclasses
 from ci.config.expand import substitute
 from ci.config.finalize import finalize
 from ci.config.globs import glob_matches
-from ci.config.includes import IncludeReader, resolve_includes
+from ci.config.includes import IncludeContext, IncludeReader, resolve_includes
+from ci.config.inputs import apply_inputs
 from ci.config.planning import plan
+from ci.config.problems import quote
 from ci.config.schema import build, used_stages
 from ci.config.spec import (
     DEFAULT_STAGES,
@@ -34,13 +38,19 @@ from ci.config.spec import (
 from ci.config.yamlfile import read_yaml
 
 
-def load(text: str, filename: str, read_file: IncludeReader | None = None) -> PipelineConfig:
+def load(text: str, filename: str, read_file: IncludeReader | None = None,
+         context: IncludeContext | None = None) -> PipelineConfig:
     """The pipeline ``filename`` (used in messages) holds; raises ``ConfigErrors``. ``read_file(path)`` gives the
-    text of a file of the same commit for ``include: local`` (None: missing); without it includes are errors."""
+    text of a file of the same commit for ``include: local`` (None: missing); without it includes are errors.
+    ``context`` (the pipeline's variables, files and changes) decides ``include: rules``."""
     root, problems = read_yaml(text, filename)
     try:
-        root, included = resolve_includes(root, problems, read_file)
-        config = build(root, problems)
+        interpolated = apply_inputs(root, None, quote(filename), 1, problems, included=False)
+        if interpolated is None:
+            problems.raise_if_any()
+        root = interpolated or root
+        root, included, left_out = resolve_includes(root, problems, read_file, context)
+        config = build(root, problems, left_out)
     except RecursionError:
         # Only absurdly deep structures get here (YAML nesting is already bounded by the parser's own stack).
         raise ConfigErrors([ConfigError(None, f"{filename} is nested too deeply to be read")]) from None
@@ -54,6 +64,7 @@ __all__ = [
     "ConfigError",
     "ConfigErrors",
     "Image",
+    "IncludeContext",
     "IncludeReader",
     "JobConfig",
     "PipelineConfig",

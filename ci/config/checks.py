@@ -63,8 +63,10 @@ def _check_needs(
 ) -> None:
     for need in needs:
         other = by_name.get(need.job)
-        if other is None and need.job in names:
-            continue  # a job with problems of its own, reported already
+        if other is None and (need.job in names or need.optional):
+            # A job with problems of its own (reported already), or an optional need of a job that is not in the
+            # file, which GitLab accepts (the need is dropped when planning).
+            continue
         if other is None:
             problems.error(need.line, f"job {quote(job.name)} needs {quote(need.job)}, which is "
                                       f"{_missing(need.job, hidden)}")

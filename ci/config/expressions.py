@@ -123,6 +123,16 @@ def compile_pattern(source: str) -> Matcher:
         raise ExpressionError(f"the regular expression {source} is invalid: {_reason(exc)}") from None
 
 
+_RUBY_END = re.compile(r"(?<!\\)((?:\\\\)*)\\Z")
+
+
+def compile_ref_pattern(source: str) -> Matcher:
+    """An ``only``/``except`` ref pattern. GitLab compiles these with Ruby's own regex engine when RE2 refuses
+    them, so the Ruby anchor ``\\Z`` (end, or before a final newline) that RE2 lacks is accepted; a ref name holds
+    no newline, so it means the same as ``\\z``."""
+    return compile_pattern(_RUBY_END.sub(lambda m: m.group(1) + "\\z", source))
+
+
 def _reason(exc: Exception) -> str:
     # RE2 gives its message as bytes.
     reason = exc.args[0] if exc.args else exc

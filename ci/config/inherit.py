@@ -45,8 +45,13 @@ def _extends_names(entry: LMap, name: str, problems: Problems) -> list[str] | No
     return None
 
 
-def apply_extends(root: LMap, names: list[str], problems: Problems) -> dict[str, Any]:
-    """Each of ``names`` (top-level keys: jobs and hidden jobs) with its ``extends`` applied and removed."""
+def apply_extends(
+    root: LMap, names: list[str], problems: Problems, missing: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Each of ``names`` (top-level keys: jobs and hidden jobs) with its ``extends`` applied and removed.
+
+    ``missing``, when given (some includes could not be read), collects instead of reporting each name whose
+    ``extends`` chain reaches a base that is not defined: name → that base."""
     done: dict[str, Any] = {}
 
     def resolve(name: str, chain: tuple[str, ...]) -> Any:
@@ -77,10 +82,15 @@ def apply_extends(root: LMap, names: list[str], problems: Problems) -> dict[str,
                 problems.error(line, f"{quote(name)}: {quote('extends')} goes round in a circle: {loop}")
                 continue
             if base_name not in root:
+                if missing is not None:
+                    missing.setdefault(name, base_name)
+                    continue
                 problems.error(line, f"{quote(name)}: {quote('extends')} names {quote(base_name)}, which is not "
                                      "defined in this file")
                 continue
             base = resolve(base_name, (*chain, name))
+            if missing is not None and base_name in missing:
+                missing.setdefault(name, missing[base_name])
             if not isinstance(base, LMap):
                 problems.error(line, f"{quote(name)}: {quote('extends')} names {quote(base_name)}, which is "
                                      f"{describe(base)}, not a job")
@@ -93,8 +103,16 @@ def apply_extends(root: LMap, names: list[str], problems: Problems) -> dict[str,
     return {name: resolve(name, ()) for name in names}
 
 
-def resolve_references(root: LMap, problems: Problems) -> LMap:
-    """A copy of ``root`` with every ``!reference`` replaced by the value it points at."""
+_UNRESOLVED = object()  # a reference to something an unreadable include probably defines
+
+
+def resolve_references(root: LMap, problems: Problems, missing: dict[str, Reference] | None = None) -> LMap:
+    """A copy of ``root`` with every ``!reference`` replaced by the value it points at.
+
+    ``missing``, when given (some includes could not be read), collects instead of reporting the first reference
+    to an undefined place under each top-level key (key → reference); the reference is dropped from its list or
+    mapping, and the caller decides what becomes of the key."""
+    top: list[str] = [""]
 
     def lookup(ref: Reference, stack: tuple[tuple[str, ...], ...]) -> Any:
         if ref.path in stack:
@@ -106,6 +124,9 @@ def resolve_references(root: LMap, problems: Problems) -> LMap:
         value: Any = root
         for depth, key in enumerate(ref.path):
             if not isinstance(value, LMap) or key not in value:
+                if missing is not None:
+                    missing.setdefault(top[0], ref)
+                    return _UNRESOLVED
                 where = " in " + quote(".".join(ref.path[:depth])) if depth else ""
                 problems.error(ref.line, f"{ref}: {quote(key)} is not defined{where}")
                 return None
@@ -118,15 +139,22 @@ def resolve_references(root: LMap, problems: Problems) -> LMap:
         if isinstance(value, LMap):
             copy = LMap(value.line)
             for key, item in value.items():
-                copy.put(key, walk(item, stack), value.key_line(key))
+                resolved = walk(item, stack)
+                if resolved is not _UNRESOLVED:
+                    copy.put(key, resolved, value.key_line(key))
             return copy
         if isinstance(value, LList):
             items = LList(value.line)
             for index, item in enumerate(value):
-                items.add(walk(item, stack), value.item_line(index))
+                resolved = walk(item, stack)
+                if resolved is not _UNRESOLVED:
+                    items.add(resolved, value.item_line(index))
             return items
         return value
 
-    result = walk(root, ())
-    assert isinstance(result, LMap)
+    result = LMap(root.line)
+    for key, value in root.items():
+        top[0] = key
+        resolved = walk(value, ())
+        result.put(key, None if resolved is _UNRESOLVED else resolved, root.key_line(key))
     return result

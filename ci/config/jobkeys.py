@@ -21,6 +21,8 @@ RETRY_WHEN = (
     "always", "unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure",
     "runner_system_failure", "runner_unsupported", "stale_schedule", "job_execution_timeout", "archived_failure",
     "unmet_prerequisites", "scheduler_failure", "data_integrity_failure",
+    # Newer GitLab reason (used by GitLab's own projects): a service the job depends on failed.
+    "runner_external_dependency_failure",
 )
 ENVIRONMENT_KEYS = ("name", "url", "action", "on_stop", "deployment_tier", "auto_stop_in")
 ENVIRONMENT_IGNORED = ("kubernetes",)
@@ -123,16 +125,43 @@ def _retry_max(value: Any, line: int, where: str, problems: Problems) -> int | N
     return None
 
 
-def _exit_codes(value: Any, line: int, where: str, problems: Problems) -> tuple[int, ...] | None:
-    items = values.flatten(value, line, where, quote("retry: exit_codes"), problems)
+def _exit_codes(
+    value: Any, line: int, where: str, problems: Problems, what: str = "retry: exit_codes"
+) -> tuple[int, ...] | None:
+    items = values.flatten(value, line, where, quote(what), problems)
     codes = []
     for item, item_line in items:
         if not isinstance(item, int) or isinstance(item, bool):
-            problems.error(item_line, f"{where}: {quote('retry: exit_codes')} must be exit codes (numbers), "
-                                      f"not {describe(item)}")
+            problems.error(item_line, f"{where}: {quote(what)} must be exit codes (numbers), not {describe(item)}")
             return None
         codes.append(item)
-    return tuple(codes)
+    return tuple(dict.fromkeys(codes))
+
+
+def allow_failure(value: Any, line: int, where: str, problems: Problems) -> tuple[bool, tuple[int, ...]] | None:
+    """``allow_failure: true/false`` or ``allow_failure: {exit_codes: 137 or [137, 255]}``: (allowed, codes).
+
+    With exit codes the job is not allowed to fail in general (GitLab): only a failure with one of the codes is
+    a warning; ``ci.lifecycle`` reads the codes from the job's spec when it fails."""
+    if isinstance(value, bool):
+        return value, ()
+    if not isinstance(value, LMap):
+        problems.error(line, f"{where}: {quote('allow_failure')} must be true, false or {{exit_codes: [...]}}, "
+                             f"not {describe(value)}")
+        return None
+    if not check_keys(value, ("exit_codes",), (), f"{where}: {quote('allow_failure')}", problems):
+        return None
+    if "exit_codes" not in value:
+        problems.error(value.line, f"{where}: {quote('allow_failure')} as a mapping needs {quote('exit_codes')}")
+        return None
+    codes = _exit_codes(value["exit_codes"], value.key_line("exit_codes"), where, problems,
+                        "allow_failure: exit_codes")
+    if codes is None:
+        return None
+    if not codes:
+        problems.error(value.key_line("exit_codes"), f"{where}: {quote('allow_failure: exit_codes')} is empty")
+        return None
+    return False, codes
 
 
 def environment(value: Any, line: int, where: str, problems: Problems) -> Environment | None:

@@ -26,10 +26,10 @@ import dataclasses
 import hashlib
 from collections import ChainMap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ci.config.expand import VariableLoop, expand_all, substitute
-from ci.config.expressions import compile_pattern, holds
+from ci.config.expressions import compile_ref_pattern, holds
 from ci.config.globs import any_matches
 from ci.config.parallel import Instance, instances, matrix_name, matrix_selection
 from ci.config.problems import Problems, quote
@@ -50,11 +50,18 @@ SOURCE_KEYWORDS = {
 }
 
 
+# ``rules:changes:compare_to``: the paths changed between a ref's commit and the pipeline's; None when the ref
+# names no branch, tag or commit of the repository.
+CompareTo = Callable[[str], list[str] | None]
+
+
 @dataclass(frozen=True)
 class _Facts:
     variables: dict[str, str]
     changed_paths: list[str] | None
     exists: Callable[[str], bool] | None
+    compare: CompareTo | None = None
+    bad_refs: list[str] = field(default_factory=list)  # compare_to refs that named nothing
 
     @property
     def ref(self) -> str:
@@ -72,11 +79,23 @@ class _Decision:
     start_in: int | None = None  # seconds, for when: delayed
 
 
-def _changes(patterns: tuple[str, ...], context: Mapping[str, str], facts: _Facts) -> bool:
-    if facts.changed_paths is None:
+def _changes(patterns: tuple[str, ...], context: Mapping[str, str], facts: _Facts,
+             compare_to: str | None = None) -> bool:
+    changed = facts.changed_paths
+    if compare_to is not None and facts.compare is None:
+        return True  # nothing to compare with (the command-line lint): unknown, so true
+    if compare_to is not None and facts.compare is not None:
+        # GitLab compares against the given ref whatever started the pipeline (also for tags and new branches).
+        ref = substitute(compare_to, context)
+        changed = facts.compare(ref)
+        if changed is None:
+            if ref not in facts.bad_refs:
+                facts.bad_refs.append(ref)
+            return False
+    if changed is None:
         return True
     expanded = [substitute(p, context) for p in patterns]
-    return any_matches(expanded, facts.changed_paths)
+    return any_matches(expanded, changed)
 
 
 def _exists(patterns: tuple[str, ...], context: Mapping[str, str], facts: _Facts) -> bool:
@@ -88,7 +107,7 @@ def _exists(patterns: tuple[str, ...], context: Mapping[str, str], facts: _Facts
 def _rule_matches(rule: Rule, context: Mapping[str, str], facts: _Facts) -> bool:
     if rule.if_expr is not None and not holds(rule.if_expr, context):
         return False
-    if rule.changes is not None and not _changes(rule.changes, context, facts):
+    if rule.changes is not None and not _changes(rule.changes, context, facts, rule.compare_to):
         return False
     return not (rule.exists is not None and not _exists(rule.exists, context, facts))
 
@@ -109,8 +128,12 @@ def _ref_matches(pattern: str, facts: _Facts) -> bool:
     source = variables.get("CI_PIPELINE_SOURCE", "")
     if source and (pattern == source or SOURCE_KEYWORDS.get(pattern) == source):
         return True
+    if not (variables.get("CI_COMMIT_BRANCH") or variables.get("CI_COMMIT_TAG")):
+        # GitLab matches names and patterns only against a branch's or tag's name: never in merge request
+        # pipelines (their ref is the merge request's, whatever the source branch is called).
+        return False
     if len(pattern) > 1 and pattern.startswith("/"):
-        return compile_pattern(pattern).search(facts.ref) is not None
+        return compile_ref_pattern(pattern).search(facts.ref) is not None
     return pattern == facts.ref
 
 
@@ -255,12 +278,18 @@ class _Planner:
 
     def run(self) -> Plan:
         if not self.workflow_allows():
+            for ref in self.facts.bad_refs:
+                self.problems.error(None, f"{quote('rules: changes: compare_to')}: {quote(ref)} is not a branch, tag "
+                                          "or commit of this repository")
             self.problems.raise_if_any()
             return Plan(stages=(), jobs=(), skipped_by_workflow=True)
         chosen = [
             c for job in self.config.jobs for instance in instances(job)
             if (c := self.plan_instance(job, instance)) is not None
         ]
+        for ref in self.facts.bad_refs:
+            self.problems.error(None, f"{quote('rules: changes: compare_to')}: {quote(ref)} is not a branch, tag or "
+                                      "commit of this repository")
         self.problems.raise_if_any()
         present = {c.job.stage for c in chosen}
         stages = tuple(stage for stage in self.config.stages if stage in present)
@@ -272,7 +301,8 @@ class _Planner:
         global_vars = self.expanded(self.config.variables, self.workflow_vars, line=None, where=quote("variables"))
         name = substitute(self.config.workflow_name, self.context(global_vars or {})) \
             if self.config.workflow_name else ""
-        return Plan(stages=stages, jobs=tuple(planned), workflow_name=name, auto_cancel=self.auto_cancel)
+        return Plan(stages=stages, jobs=tuple(planned), workflow_name=name, auto_cancel=self.auto_cancel,
+                    warnings=tuple(self.problems.warnings))
 
     @staticmethod
     def named(name: str, by_job: dict[str, list[_Chosen]]) -> list[_Chosen]:
@@ -366,6 +396,8 @@ class _Planner:
             if c.instance.index is not None and c.instance.total is not None else None,
             manual_confirmation=job.manual_confirmation,
             base_name=job.name,
+            # A rule's allow_failure: true allows every failure; the exit codes only matter otherwise.
+            allow_failure_exit_codes=() if decision.allow_failure else job.allow_failure_exit_codes,
         )
 
 
@@ -375,8 +407,11 @@ def plan(
     changed_paths: list[str] | None = None,
     exists: Callable[[str], bool] | None = None,
     blob_id: Callable[[str], str | None] | None = None,
+    compare: CompareTo | None = None,
 ) -> Plan:
     """The jobs this trigger runs; raises ``ConfigErrors`` for problems that only show with these variables.
-    ``blob_id`` gives a file's blob id at the commit (None when missing), for ``cache:key:files``."""
-    facts = _Facts(dict(variables), list(changed_paths) if changed_paths is not None else None, exists)
+    ``blob_id`` gives a file's blob id at the commit (None when missing), for ``cache:key:files``; ``compare(ref)``
+    the paths changed since that ref's commit, for ``rules:changes:compare_to`` (without it such a condition is
+    true, like any ``changes`` whose paths are unknown)."""
+    facts = _Facts(dict(variables), list(changed_paths) if changed_paths is not None else None, exists, compare)
     return _Planner(config, facts, Problems(), blob_id).run()

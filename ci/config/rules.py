@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ci.config import values
-from ci.config.expressions import ExpressionError, check, compile_pattern
+from ci.config.expressions import ExpressionError, check, compile_ref_pattern
 from ci.config.problems import Problems, quote
 from ci.config.spec import Need, RefFilter, Rule
 from ci.config.values import check_keys, describe, mapping_items
@@ -28,10 +28,27 @@ ON_NEW_COMMIT = ("conservative", "interruptible", "none")
 ON_JOB_FAILURE = ("none", "all")
 
 
+def changes(value: Any, line: int, where: str, problems: Problems) -> tuple[tuple[str, ...], str | None] | None:
+    """``rules:changes``: a list of patterns, or ``{paths: [...], compare_to: ref}``: (patterns, compare_to)."""
+    compare_to: str | None = None
+    if isinstance(value, LMap) and "compare_to" in value:
+        compare_to = values.text(value["compare_to"], value.key_line("compare_to"), where,
+                                 "rules: changes: compare_to", problems)
+        if compare_to is None:
+            return None
+        rest = LMap(value.line)
+        for key, item in value.items():
+            if key != "compare_to":
+                rest.put(key, item, value.key_line(key))
+        value = rest
+    patterns = globs(value, line, where, "rules: changes", problems)
+    return (patterns, compare_to) if patterns is not None else None
+
+
 def globs(value: Any, line: int, where: str, what: str, problems: Problems) -> tuple[str, ...] | None:
     """``changes``/``exists``: a list of patterns, or ``{paths: [...]}``."""
     if isinstance(value, LMap):
-        check_keys(value, ("paths",), ("compare_to", "project", "ref"), f"{where}: {quote(what)}", problems)
+        check_keys(value, ("paths",), ("project", "ref"), f"{where}: {quote(what)}", problems)
         if "paths" not in value:
             problems.error(value.line, f"{where}: {quote(what)} needs {quote('paths')}")
             return None
@@ -85,7 +102,7 @@ def parse_rules(
             problems.error(rule_line, f"{where}: a rule needs at least one of if, changes, exists, when")
             ok = False
             continue
-        parsed = _rule(rule, where, allowed_when, problems)
+        parsed = parse_rule(rule, where, allowed_when, problems)
         if parsed is None:
             ok = False
         else:
@@ -93,7 +110,7 @@ def parse_rules(
     return tuple(rules) if ok else None
 
 
-def _rule(rule: LMap, where: str, allowed_when: tuple[str, ...], problems: Problems) -> Rule | None:
+def parse_rule(rule: LMap, where: str, allowed_when: tuple[str, ...], problems: Problems) -> Rule | None:
     found: dict[str, Any] = {}
     ok = True
 
@@ -107,7 +124,7 @@ def _rule(rule: LMap, where: str, allowed_when: tuple[str, ...], problems: Probl
                 found[key] = parsed
 
     read("if", lambda v, ln: expression(v, ln, where, "rules: if", problems))
-    read("changes", lambda v, ln: globs(v, ln, where, "rules: changes", problems))
+    read("changes", lambda v, ln: changes(v, ln, where, problems))
     read("exists", lambda v, ln: globs(v, ln, where, "rules: exists", problems))
     read("when", lambda v, ln: values.one_of(v, ln, where, "rules: when", allowed_when, problems))
     read("allow_failure", lambda v, ln: values.boolean(v, ln, where, "rules: allow_failure", problems))
@@ -130,7 +147,8 @@ def _rule(rule: LMap, where: str, allowed_when: tuple[str, ...], problems: Probl
         return None
     return Rule(
         if_expr=found.get("if"),
-        changes=found.get("changes"),
+        changes=found["changes"][0] if "changes" in found else None,
+        compare_to=found["changes"][1] if "changes" in found else None,
         exists=found.get("exists"),
         when=when,
         allow_failure=found.get("allow_failure"),
@@ -148,7 +166,7 @@ def _ref_patterns(refs: tuple[str, ...], line: int, where: str, problems: Proble
         pattern = ref.split("@", 1)[0]
         if len(pattern) > 1 and pattern.startswith("/"):
             try:
-                compile_pattern(pattern)
+                compile_ref_pattern(pattern)
             except ExpressionError as exc:
                 problems.error(line, f"{where}: {exc}")
                 ok = False

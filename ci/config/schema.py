@@ -4,9 +4,11 @@ Top-level keys are keywords (``stages``, ``variables``, ``default``, ``workflow`
 ``ci.config.includes`` — and the old global ``image``, ``services``, ``cache``, ``before_script``,
 ``after_script``, which act as ``default:``) or jobs; names starting with a dot are hidden jobs (templates for
 ``extends`` and anchors) and are only checked through the jobs that use them. Any key we do not know is an error
-naming it and its line; GitLab keywords this forge does not have (``trigger``, ``release``, ``secrets``…) are
-errors saying so, rather than being skipped, since a pipeline that silently ignores part of itself would not do
-what its author expects. Single keywords are read by ``values``, ``rules``, ``delivery`` and ``jobkeys``.
+naming it and its line. GitLab keywords this forge reads but does not act on (``release``, ``secrets``,
+``id_tokens``, ``pages``, ``hooks``…) are warnings saying what is missing; a job that cannot run here at all (a
+``trigger`` job, CI/CD ``run`` steps) is left out with a warning, as are the jobs that lean on includes this forge
+cannot read (``ci.config.leftout``) — never silently. A key written with no value (null) counts as not given, as
+in GitLab. Single keywords are read by ``values``, ``rules``, ``delivery`` and ``jobkeys``.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ci.config import delivery, jobkeys, values
+from ci.config import delivery, jobkeys, leftout, values
 from ci.config.checks import MAX_JOB_NAME, JobPlaces, check_graph, check_instance_names
 from ci.config.expand import VariableLoop, expand_all
 from ci.config.inherit import apply_extends, resolve_references
+from ci.config.leftout import LeftOut, strip_nulls
 from ci.config.problems import Problems, quote
 from ci.config.rules import auto_cancel, parse_filter, parse_needs, parse_rules
 from ci.config.spec import DEFAULT_STAGES, Inherit, JobConfig, PipelineConfig, Rule
 from ci.config.values import check_keys, describe
-from ci.config.yamlfile import LMap
+from ci.config.yamlfile import LMap, Reference
 
 TOP_KEYS = ("stages", "variables", "default", "workflow", "image", "before_script", "after_script", "services",
             "cache", "include")
@@ -38,11 +41,10 @@ JOB_KEYS = (
     "retry", "interruptible", "resource_group", "environment", "coverage", "dependencies", "start_in", "inherit",
     "manual_confirmation",
 )
-# GitLab job keywords this forge does not have: reported as "not supported yet" rather than silently ignored.
-JOB_LATER = ("release", "secrets", "trigger", "pages", "id_tokens", "hooks", "identity", "dast_configuration", "run")
+# GitLab job keywords this forge reads without acting on them (warnings), or that leave the job out.
+JOB_ACCEPTED = (*leftout.JOB_IGNORED, *leftout.JOB_LEFT_OUT)
 DEFAULT_KEYS = ("image", "before_script", "after_script", "tags", "timeout", "artifacts", "cache", "services",
                 "retry", "interruptible")
-DEFAULT_LATER = ("hooks", "id_tokens")
 
 JOB_WHEN = ("on_success", "on_failure", "always", "manual", "never", "delayed")
 WORKFLOW_KEYS = ("rules", "name", "auto_cancel")
@@ -64,12 +66,14 @@ def parse_defaults(root: LMap, problems: Problems) -> Defaults:
     raw: dict[str, tuple[Any, int]] = {}
     if "default" in root:
         if isinstance(section, LMap):
-            check_keys(section, DEFAULT_KEYS, DEFAULT_LATER, quote("default"), problems)
-            raw = {key: (section[key], section.key_line(key)) for key in DEFAULT_KEYS if key in section}
+            check_keys(section, DEFAULT_KEYS, (), quote("default"), problems, accepted=tuple(leftout.DEFAULT_IGNORED))
+            leftout.ignored_keys(section, quote("default"), leftout.DEFAULT_IGNORED, problems)
+            raw = {key: (section[key], section.key_line(key)) for key in DEFAULT_KEYS
+                   if section.get(key) is not None}
         elif section is not None:
             problems.error(root.key_line("default"), f"{quote('default')} must be a mapping, not {describe(section)}")
     for key in GLOBAL_DEFAULTS:
-        if key in root:
+        if root.get(key) is not None:
             if key in raw:
                 problems.error(root.key_line(key), f"{quote(key)} is given both at the top level and in "
                                                    f"{quote('default')}; keep the one in {quote('default')}")
@@ -148,9 +152,11 @@ def parse_workflow(root: LMap, problems: Problems) -> Workflow:
 
 
 class _JobReader:
-    def __init__(self, name: str, entry: LMap, line: int, defaults: Defaults, problems: Problems) -> None:
+    def __init__(self, name: str, entry: LMap, line: int, defaults: Defaults, problems: Problems,
+                 left_out: LeftOut) -> None:
         self.name = name
-        self.entry = entry
+        self.entry = strip_nulls(entry)
+        self.left_out = left_out
         self.line = line
         self.defaults = defaults
         self.problems = problems
@@ -176,9 +182,17 @@ class _JobReader:
 
     def read(self) -> tuple[JobConfig, JobPlaces] | None:
         entry, where, problems = self.entry, self.where, self.problems
-        self.ok = check_keys(entry, JOB_KEYS, JOB_LATER, where, problems)
+        self.ok = check_keys(entry, JOB_KEYS, (), where, problems, accepted=JOB_ACCEPTED)
+        kind = leftout.left_out_kind(entry)
+        if kind is not None:
+            self.left_out.jobs.add(self.name)
+            leftout.warn_left_out_kind(self.name, entry, kind, problems)
+            return None
+        leftout.ignored_keys(entry, where, leftout.JOB_IGNORED, problems)
         if "script" not in entry:
-            if "trigger" not in entry and "run" not in entry:  # those are reported as not supported already
+            if self.left_out.active:
+                self.left_out.no_script(self.name, self.line)
+            else:
                 problems.error(self.line, f"{where} has no {quote('script')}: every job needs one")
             return None
         self.inherit = self.get("inherit", lambda v, ln: jobkeys.inherit(v, ln, where, DEFAULT_KEYS, problems)) \
@@ -190,7 +204,8 @@ class _JobReader:
         stage_key = "stage" if "stage" in entry or "type" not in entry else "type"
         stage = self.get(stage_key, lambda v, ln: self._stage(v, ln)) or "test"
         when = self.get("when", lambda v, ln: values.one_of(v, ln, where, "when", JOB_WHEN, problems)) or "on_success"
-        allow_failure = self.get("allow_failure", self._allow_failure)
+        allowed = self.get("allow_failure", lambda v, ln: jobkeys.allow_failure(v, ln, where, problems))
+        allow_failure, exit_codes = allowed if allowed is not None else (None, ())
         rules = self.get("rules", lambda v, ln: parse_rules(v, ln, where, problems))
         only = self.get("only", lambda v, ln: parse_filter(v, ln, where, "only", problems))
         except_ = self.get("except", lambda v, ln: parse_filter(v, ln, where, "except", problems))
@@ -221,6 +236,7 @@ class _JobReader:
             when=when,
             # GitLab: a manual job may fail unless it says otherwise (manual jobs do not block the pipeline).
             allow_failure=allow_failure if allow_failure is not None else when == "manual",
+            allow_failure_exit_codes=exit_codes,
             timeout_seconds=self.inherited("timeout"),
             tags=self.inherited("tags") or (),
             need_list=needs,
@@ -279,12 +295,6 @@ class _JobReader:
         self.problems.error(line, f"{self.where}: {quote('stage')} must be a stage name, not {describe(value)}")
         return None
 
-    def _allow_failure(self, value: Any, line: int) -> bool | None:
-        if isinstance(value, LMap) and "exit_codes" in value:
-            self.problems.error(line, f"{self.where}: {quote('allow_failure: exit_codes')} is not supported yet")
-            return None
-        return values.boolean(value, line, self.where, "allow_failure", self.problems)
-
 
 def _check_variable_loops(config_vars: dict[str, str], jobs: list[JobConfig], root: LMap, problems: Problems) -> None:
     try:
@@ -301,8 +311,10 @@ def _check_variable_loops(config_vars: dict[str, str], jobs: list[JobConfig], ro
             problems.error(job.line, f"job {quote(job.name)}: {exc}")
 
 
-def build(root: LMap, problems: Problems) -> PipelineConfig | None:
-    """The whole file: keywords, then jobs, then the checks across jobs. None when there are errors."""
+def build(root: LMap, problems: Problems, left_out_includes: tuple[str, ...] = ()) -> PipelineConfig | None:
+    """The whole file: keywords, then jobs, then the checks across jobs. None when there are errors.
+    ``left_out_includes`` names the includes that could not be read (``ci.config.leftout``)."""
+    left_out = LeftOut(left_out_includes, problems)
     entries: list[str] = []
     for key in root:
         value = root[key]
@@ -316,11 +328,18 @@ def build(root: LMap, problems: Problems) -> PipelineConfig | None:
             continue
         entries.append(key)
 
-    extended = apply_extends(root, entries, problems)
+    missing_bases: dict[str, str] | None = {} if left_out.active else None
+    extended = apply_extends(root, entries, problems, missing_bases)
     merged = LMap(root.line)
     for key in root:
         merged.put(key, extended.get(key, root[key]), root.key_line(key))
-    full = resolve_references(merged, problems)
+    missing_refs: dict[str, Reference] | None = {} if left_out.active else None
+    full = resolve_references(merged, problems, missing_refs)
+    for key, ref in (missing_refs or {}).items():
+        if key == "default":
+            left_out.default_reference(ref)
+        elif key not in entries:
+            problems.error(ref.line, f"{ref}: it names something not defined in this file")
 
     stages = parse_stages(full, problems)
     global_vars = values.variables(full.get("variables"), full.key_line("variables"), quote("variables"),
@@ -346,20 +365,31 @@ def build(root: LMap, problems: Problems) -> PipelineConfig | None:
         if len(name) > MAX_JOB_NAME or not name.strip():
             problems.error(line, f"the job name {quote(name[:40])} must be 1 to {MAX_JOB_NAME} characters")
             continue
-        read = _JobReader(name, value, line, defaults, problems).read()
+        if missing_bases and name in missing_bases:
+            left_out.extends(name, full.key_line(name), missing_bases[name])
+            continue
+        if missing_refs and name in missing_refs:
+            left_out.reference(name, line, missing_refs[name])
+            continue
+        read = _JobReader(name, value, line, defaults, problems, left_out).read()
         if read is not None:
             jobs.append(read[0])
             places[name] = read[1]
+    jobs = left_out.cascade(jobs, (n for n in entries if not n.startswith(".")))
 
     if not jobs and not problems:
-        problems.error(None, "the file defines no jobs (a job is a top-level name with a “script”; "
-                             "names starting with “.” are hidden)")
+        if left_out.jobs:
+            left_out.nothing_left()
+        else:
+            problems.error(None, "the file defines no jobs (a job is a top-level name with a “script”; "
+                                 "names starting with “.” are hidden)")
     check_graph(jobs, places, stages, {n for n in entries if not n.startswith(".")}, hidden, problems)
     check_instance_names(jobs, problems)
     _check_variable_loops(global_vars, jobs, full, problems)
     if problems:
         return None
     return PipelineConfig(
+        left_out_includes=left_out_includes,
         stages=stages,
         variables=global_vars,
         workflow_rules=workflow.rules,

@@ -67,6 +67,8 @@ class Rule:
 
     if_expr: str | None = None
     changes: tuple[str, ...] | None = None  # glob patterns
+    # changes: {paths, compare_to}: the ref (``$VAR`` allowed) whose commit the changes are taken against
+    compare_to: str | None = None
     exists: tuple[str, ...] | None = None
     when: str | None = None
     allow_failure: bool | None = None
@@ -186,6 +188,8 @@ class JobConfig:
     allow_failure: bool = False  # already true for a manual job that does not say otherwise
     timeout_seconds: int | None = None
     tags: tuple[str, ...] = ()
+    # allow_failure: {exit_codes}: a failure with one of these codes is allowed (allow_failure is then false)
+    allow_failure_exit_codes: tuple[int, ...] = ()
     need_list: tuple[Need, ...] | None = None  # ``needs`` in full (artifacts flags, parallel:matrix selections)
     services: tuple[Service, ...] = ()
     artifacts: Artifacts | None = None
@@ -212,6 +216,9 @@ class PipelineConfig:
     workflow_name: str = ""  # workflow:name as written
     auto_cancel: dict[str, str] = field(default_factory=dict)  # workflow:auto_cancel (on_new_commit, ...)
     includes: tuple[str, ...] = ()  # the local files ``include`` read, in order
+    # Includes this forge cannot read (GitLab templates, other projects, remote files, components), as named in
+    # the warnings; the jobs leaning on them were left out.
+    left_out_includes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -247,6 +254,7 @@ class PlannedJob:
     parallel: tuple[int, int] | None = None  # (CI_NODE_INDEX, CI_NODE_TOTAL) of a parallel job's instance
     manual_confirmation: str = ""
     base_name: str = ""  # the job's name in the file (``test`` for ``test 1/3``)
+    allow_failure_exit_codes: tuple[int, ...] = ()  # a failure with one of these exit codes is allowed
 
 
 @dataclass(frozen=True)
@@ -259,3 +267,4 @@ class Plan:
     skipped_by_workflow: bool = False
     workflow_name: str = ""  # workflow:name, expanded
     auto_cancel: dict[str, str] = field(default_factory=dict)  # workflow:auto_cancel after workflow:rules
+    warnings: tuple[ConfigError, ...] = ()  # found only with these variables (an optional need dropped...)

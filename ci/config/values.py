@@ -32,13 +32,14 @@ _CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d{1,2})")
 
 def check_keys(
     mapping: LMap, known: tuple[str, ...], later: tuple[str, ...], where: str, problems: Problems,
-    ignored: tuple[str, ...] = (),
+    ignored: tuple[str, ...] = (), accepted: tuple[str, ...] = (),
 ) -> bool:
     """Report unknown keys (with a "did you mean" when one is close) and keys not supported yet; ``ignored``
-    keys are accepted with a warning (they mean something only on GitLab.com or in Kubernetes)."""
+    keys are accepted with a warning (they mean something only on GitLab.com or in Kubernetes); ``accepted``
+    keys pass without a word here (the caller says what becomes of them)."""
     ok = True
     for key in mapping:
-        if key in known:
+        if key in known or key in accepted:
             continue
         line = mapping.key_line(key)
         if key in ignored:
@@ -262,7 +263,8 @@ _VARIABLE_KEYS = ("value", "description", "expand", "options")
 
 
 def variables(value: Any, line: int, where: str, problems: Problems) -> dict[str, str] | None:
-    """``variables:``: name → text, number, or ``{value, description, expand, options}``.
+    """``variables:``: name → text, number, boolean (``true``/``false``, as GitLab reads them), or
+    ``{value, description, expand, options}``.
 
     A value with ``expand: false`` has each ``$`` doubled: ``$$`` is the escape for a literal ``$`` that the
     planner's expansion turns back into one ``$`` (GitLab's escape too), so the raw text reaches the job."""
@@ -309,11 +311,12 @@ def variables(value: Any, line: int, where: str, problems: Problems) -> dict[str
             text = scalar_text(raw)
             raw_line = name_line
             raw_value = raw
+        if text is None and isinstance(raw_value, bool):
+            # GitLab takes YAML booleans as the text Ruby prints for them ("true"/"false"; an unquoted yes is true).
+            text = "true" if raw_value else "false"
         if text is None:
-            hint = "; put true/false/yes/no in quotes" if isinstance(raw_value, bool) else ""
-            problems.error(
-                raw_line, f"{where}: variable {quote(name)} must be text or a number, not {describe(raw_value)}{hint}"
-            )
+            problems.error(raw_line, f"{where}: variable {quote(name)} must be text or a number, not "
+                                     f"{describe(raw_value)}")
             ok = False
             continue
         result[name] = text if expand else text.replace("$", "$$")

@@ -32,6 +32,9 @@ class LMap(dict[str, Any]):
         super().__init__()
         self.line = line
         self.key_lines: dict[str, int] = dict(key_lines or {})
+        # A file's ``spec:`` header (the document before ``---``), kept apart from its keywords and jobs.
+        self.spec: LMap | None = None
+        self.spec_line = 0
 
     def key_line(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
@@ -168,17 +171,24 @@ def _measure(root: Node) -> None:
 
 def read_yaml(text: str, filename: str) -> tuple[LMap, Problems]:
     """Parse ``text``; raises ``ConfigErrors`` when it is not YAML or not a mapping at the top. The returned
-    problems may already hold errors (bad keys, unknown tags) that later steps add to."""
+    problems may already hold errors (bad keys, unknown tags) that later steps add to. A ``spec:`` header
+    document (GitLab's ``spec: inputs``) is kept in the mapping's ``spec`` attribute, for ``ci.config.inputs``."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise ConfigErrors([ConfigError(None, f"{filename} is larger than {MAX_BYTES // 1024 // 1024} MiB")])
     loader = _Loader(text)
     loader.problems = Problems()
+    documents: list[Any] = []
     try:
-        node = loader.get_single_node()
-        if node is None:
+        nodes: list[Node] = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                nodes.append(node)
+        if not nodes:
             raise ConfigErrors([ConfigError(None, f"{filename} is empty; it needs at least one job with a script")])
-        _measure(node)
-        data = loader.construct_document(node)
+        for node in nodes:
+            _measure(node)
+            documents.append(loader.construct_document(node))
     except yaml.MarkedYAMLError as exc:
         raise ConfigErrors([_yaml_error(exc, text)]) from None
     except yaml.YAMLError as exc:
@@ -187,9 +197,26 @@ def read_yaml(text: str, filename: str) -> tuple[LMap, Problems]:
         raise ConfigErrors([ConfigError(None, "the file is nested too deeply")]) from None
     finally:
         loader.dispose()
+    data = _with_header(documents, nodes)
     if not isinstance(data, LMap):
         raise ConfigErrors([ConfigError(1, "the file must be a mapping of keywords and jobs (“name: …” lines)")])
     return data, loader.problems
+
+
+def _with_header(documents: list[Any], nodes: list[Node]) -> Any:
+    """One document, or GitLab's ``spec:`` header document followed by ``---`` and the configuration."""
+    if len(documents) == 1:
+        return documents[0]
+    header = documents[0]
+    if len(documents) > 2 or not isinstance(header, LMap) or set(header) != {"spec"}:
+        raise ConfigErrors([ConfigError(_line(nodes[1]), "the file holds several YAML documents (“---”); only a "
+                                                         "“spec:” header may come before the configuration")])
+    data = documents[1]
+    if isinstance(data, LMap):
+        spec = header["spec"]
+        data.spec = spec if isinstance(spec, LMap) else LMap(header.key_line("spec"))
+        data.spec_line = header.key_line("spec")
+    return data
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError, text: str) -> ConfigError:

@@ -252,14 +252,18 @@ def test_default_rejects_keys_gitlab_does_not_allow_there() -> None:
     )
 
 
-def test_default_keywords_we_do_not_support_yet() -> None:
-    assert one_problem("""\
+def test_default_keywords_without_effect_are_warnings() -> None:
+    config = read("""\
         default:
           id_tokens:
             ID: {aud: x}
         job:
           script: x
-        """) == (2, "“default”: “id_tokens” is not supported yet")
+        """)
+    assert [(w.line, w.message) for w in config.warnings] == [
+        (2, "“default”: “id_tokens” is not supported on this forge (ID): the variables it names are empty: this "
+            "forge issues no ID tokens"),
+    ]
 
 
 def test_global_and_default_image_together_is_an_error() -> None:
@@ -705,10 +709,30 @@ def test_unknown_job_key_with_suggestion() -> None:
         """) == (3, "job “test”: unknown key “stgae”; did you mean “stage”?")
 
 
-@pytest.mark.parametrize("key", ["trigger", "release", "secrets", "id_tokens", "pages", "hooks", "identity"])
-def test_job_keywords_this_forge_does_not_have(key: str) -> None:
-    found = problems(f"job:\n  script: x\n  {key}: something\n")
-    assert found == [(3, f"job “job”: “{key}” is not supported yet")]
+@pytest.mark.parametrize(("key", "effect"), [
+    ("release", "no release is created (the job's script still runs)"),
+    ("secrets", "the variables it names are empty: this forge reads no external secrets"),
+    ("id_tokens", "the variables it names are empty: this forge issues no ID tokens"),
+    ("pages", "this forge does not publish GitLab Pages"),
+    ("hooks", "its scripts do not run"),
+    ("identity", "no cloud identity is given to the job"),
+])
+def test_job_keywords_this_forge_does_not_act_on(key: str, effect: str) -> None:
+    # Real files use them; the job still runs (GitLab's behaviour for everything but the keyword itself).
+    config = read(f"job:\n  script: x\n  {key}: something\nother:\n  script: y\n")
+    assert [j.name for j in config.jobs] == ["job", "other"]
+    assert [(w.line, w.message) for w in config.warnings] == [
+        (3, f"job “job”: “{key}” is not supported on this forge: {effect}")
+    ]
+
+
+def test_trigger_jobs_are_left_out_with_a_warning() -> None:
+    config = read("job:\n  trigger: group/other\nother:\n  script: y\nafter:\n  needs: [job]\n  script: z\n")
+    assert [j.name for j in config.jobs] == ["other"]
+    assert [(w.line, w.message) for w in config.warnings] == [
+        (2, "job “job” is left out: it starts a downstream pipeline (a trigger job), which this forge does not do"),
+        (5, "job “after” is left out: it needs “job”, which is left out"),
+    ]
 
 
 def test_delayed_job_needs_start_in() -> None:
@@ -768,17 +792,16 @@ def test_unknown_stage_is_an_error() -> None:
         """) == (3, "job “deploy”: the stage “deploy” is not in “stages” (build, test)")
 
 
-def test_boolean_variable_values_must_be_quoted() -> None:
-    assert one_problem("""\
+def test_boolean_variable_values_read_as_gitlab_does() -> None:
+    # GitLab accepts YAML booleans as variable values and passes Ruby's text for them (an unquoted yes is true).
+    config = read("""\
         variables:
           DEBUG: yes
+          QUIET: false
         job:
           script: x
-        """) == (
-        2,
-        "“variables”: variable “DEBUG” must be text or a number, not the boolean true; put true/false/yes/no in "
-        "quotes",
-    )
+        """)
+    assert config.variables == {"DEBUG": "true", "QUIET": "false"}
 
 
 def test_script_line_read_as_a_mapping() -> None:

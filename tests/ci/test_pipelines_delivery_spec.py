@@ -172,3 +172,101 @@ def test_problems_in_an_included_file_make_a_config_error_pipeline(server, facto
         {"line": 4, "message": "include “ci/missing.yml”: there is no such file in the repository at this commit "
                                "(paths are relative to the repository's root)"},
     ]
+
+
+REAL_WORLD_FILE = """\
+include:
+  - template: Security/SAST.gitlab-ci.yml
+  - project: group/ci-templates
+    file: go.yml
+stages: [build, test]
+sast:
+  variables:
+    SAST_EXCLUDED_PATHS: vendor
+build:
+  stage: build
+  extends: .go-build
+test:
+  stage: test
+  script: [go test ./...]
+  allow_failure:
+    exit_codes: [3, 137]
+docs:
+  stage: test
+  script: [make docs]
+  rules:
+    - changes:
+        paths: [docs/**/*]
+        compare_to: refs/heads/main
+publish:
+  stage: test
+  script: [twine upload dist/*]
+  release:
+    tag_name: $CI_COMMIT_TAG
+    description: release
+"""
+
+
+def test_a_real_world_file_runs_what_it_can_and_says_what_it_left_out(server, factory, git) -> None:  # type: ignore[no-untyped-def]
+    owner = factory.user()
+    ref = factory.repo(owner)
+    pushed = push_files(git, ref, {".gitlab-ci.yml": REAL_WORLD_FILE, "docs/index.md": "# Docs\n"})
+    wait_seen(server.engine, ref.repo.id)
+    pipeline = only_pipeline(server.engine, ref.repo.id)
+    assert pipeline.status != CONFIG_ERROR, pipeline.config_errors
+    assert pipeline.id is not None
+    jobs = jobs_by_name(server.engine, pipeline.id)
+    # docs: main compared with itself changed nothing, so its rule does not match.
+    assert sorted(jobs) == ["publish", "test"]
+    assert jobs["test"].spec["allow_failure_exit_codes"] == [3, 137] and not jobs["test"].allow_failure
+    assert jobs["publish"].spec["allow_failure_exit_codes"] == []
+    # GitLab's predefined names that real files test: $GITLAB_CI, the server's host, the project's id.
+    values = variables_of(jobs["test"].spec)
+    host = server.settings.public_url().split("://", 1)[1].split("/", 1)[0]
+    assert values["GITLAB_CI"] == "true" and values["CI_SERVER"] == "yes"
+    assert values["CI_SERVER_FQDN"] == host and values["CI_SERVER_HOST"] == host.split(":")[0]
+    assert values["CI_SERVER_PORT"] == (host.split(":")[1] if ":" in host else "80")
+    assert values["CI_PROJECT_ID"] == str(ref.repo.id)
+    assert values["CI_PROJECT_PATH_SLUG"] == ref.full_name.lower().replace("/", "-").replace("_", "-")
+    assert values["CI_COMMIT_DESCRIPTION"] == ""  # "add pipeline" has no body
+    assert pipeline.config_warnings == [
+        {"line": 2, "message": "GitLab's template “Security/SAST.gitlab-ci.yml” is not available on this forge: its "
+                               "jobs are left out, and jobs that extend or need them are left out too"},
+        {"line": 3, "message": "“go.yml” of the project “group/ci-templates” is not available on this forge: its "
+                               "jobs are left out, and jobs that extend or need them are left out too"},
+        {"line": 6, "message": "job “sast” is left out: it has no “script”, so it probably only adds keys to a job "
+                               "of an include this forge cannot read"},
+        {"line": 9, "message": "job “build” is left out: it extends “.go-build”, which is not defined in this file "
+                               "(it probably comes from an include this forge cannot read)"},
+        {"line": 27, "message": "job “publish”: “release” is not supported on this forge: no release is created "
+                                "(the job's script still runs)"},
+    ]
+
+    # A branch that changes docs/ since it left main: compare_to sees it, although its own push is the first.
+    pushed.work.git("checkout", "-b", "guide")
+    pushed.work.commit({"docs/guide.md": "# Guide\n"}, "guide")
+    git.push_to(pushed.work.path, ref, "guide")
+    wait_seen(server.engine, ref.repo.id, count=2)
+    branch_pipeline = repo_pipelines(server.engine, ref.repo.id)[-1]
+    assert branch_pipeline.id is not None and branch_pipeline.ref == "guide"
+    assert sorted(jobs_by_name(server.engine, branch_pipeline.id)) == ["docs", "publish", "test"]
+
+
+def test_no_warnings_store_none_and_a_bad_compare_to_is_a_config_error(server, factory, git) -> None:  # type: ignore[no-untyped-def]
+    owner = factory.user()
+    ref = factory.repo(owner)
+    pushed = push_files(git, ref, {".gitlab-ci.yml": "job:\n  script: [x]\n"})
+    wait_seen(server.engine, ref.repo.id)
+    pipeline = only_pipeline(server.engine, ref.repo.id)
+    assert pipeline.config_warnings is None and pipeline.config_errors is None
+
+    pushed.work.commit({".gitlab-ci.yml": "job:\n  script: [x]\n  rules:\n    - changes:\n        paths: [a]\n"
+                                          "        compare_to: nowhere\n"}, "compare")
+    git.push_to(pushed.work.path, ref)
+    wait_seen(server.engine, ref.repo.id, count=2)
+    failed = repo_pipelines(server.engine, ref.repo.id)[-1]
+    assert failed.status == CONFIG_ERROR
+    assert failed.config_errors == [
+        {"line": None, "message": "“rules: changes: compare_to”: “nowhere” is not a branch, tag or commit of this "
+                                  "repository"},
+    ]

@@ -1,6 +1,6 @@
-"""``include: local``: files of the same commit merged as GitLab merges them; other include kinds are refused by
-name; problems inside an included file point at the include line and name the file and its own line; the command
-line reads includes from ``--root``."""
+"""``include: local``: files of the same commit merged as GitLab merges them, ``include: rules`` decided with the
+pipeline's variables; other include kinds are warnings naming what is left out; problems inside an included file
+point at the include line and name the file and its own line; the command line reads includes from ``--root``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from ci.cli import ci
-from tests.ci.config.helpers import names, problems, read, run
+from ci.config import IncludeContext, load
+from tests.ci.config.helpers import branch, names, problems, read, run, tag
 
 FILES = {
     "ci/base.yml": """\
@@ -65,38 +66,92 @@ def test_include_forms_and_merge_order() -> None:
     assert read("include: {local: ci/base.yml}\n", reader).includes == ("ci/base.yml",)
 
 
-def test_other_include_kinds_are_not_available() -> None:
+def test_local_include_problems() -> None:
     assert problems("""\
+        include:
+          - local: ci/base.yml
+            rules:
+              - if: $X
+                variables: {A: b}
+          - local: "ci/*.yml"
+          - local: ../outside.yml
+          - local: ci/notes.txt
+          - local: ci/base.yml
+            cache: true
+        job:
+          script: x
+        """, reader) == [
+        (5, "“include”: rule: unknown key “variables” (known: if, exists, changes, when)"),
+        (6, "include “ci/*.yml”: wildcards in “include: local” are not supported yet; list the files"),
+        (7, "include “../outside.yml”: the path leaves the repository"),
+        (8, "include “ci/notes.txt”: an included file must be YAML (end in .yml or .yaml)"),
+        (10, "“include: cache” is not a key of include: local"),
+    ]
+
+
+def test_include_rules_decide_with_the_pipeline_variables() -> None:
+    text = """\
+        variables:
+          FROM_FILE: "yes"
+        include:
+          - local: ci/base.yml
+            rules:
+              - if: $CI_COMMIT_TAG
+                when: never
+              - if: $CI_COMMIT_BRANCH == "main" || $FROM_FILE == "yes"
+          - local: ci/$EXTRA.yml
+            rules:
+              - exists: [Makefile]
+        job:
+          script: x
+        """
+    files = {**FILES, "ci/extra.yml": "extra:\n  script: make\n"}
+
+    def loaded(variables: dict[str, str], exists: bool = True) -> list[str]:
+        context = IncludeContext({**variables, "EXTRA": "extra"}, lambda _pattern: exists)
+        return [j.name for j in load(textwrap.dedent(text), ".gitlab-ci.yml", files.get, context).jobs]
+
+    assert loaded(branch()) == ["lint", "extra", "job"]
+    # The file's own variables are not seen by include rules (GitLab's rule), and Makefile may be missing.
+    assert loaded(branch("feature"), exists=False) == ["job"]
+    assert loaded(tag("v1")) == ["extra", "job"]
+    # Without a pipeline (the command-line lint) the rules cannot be decided: the file is read, with a warning.
+    config = read(text.replace("ci/$EXTRA.yml", "ci/extra.yml"), files.get)
+    assert [j.name for j in config.jobs] == ["lint", "extra", "job"]
+    assert [w.line for w in config.warnings] == [5, 10]
+
+
+def test_other_include_kinds_are_warnings_and_the_own_jobs_run() -> None:
+    # GitLab's templates, other projects, remote files and components cannot be read here: each is a warning
+    # naming what is left out (the file was an error before, which stopped the project's own jobs too).
+    text = """\
         include:
           - template: Python.gitlab-ci.yml
           - remote: https://example.com/ci.yml
           - project: group/other
             file: ci.yml
+          - project: group/more
+            file: [a.yml, b.yml]
           - component: gitlab.com/acme/c@1.0
           - https://example.com/plain.yml
           - local: ci/base.yml
-            rules:
-              - if: $X
-          - local: "ci/*.yml"
-          - local: ../outside.yml
-          - local: ci/notes.txt
         job:
           script: x
-        """, reader) == [
-        (2, "“include: template” is not available on this forge; only files of the same repository can be included "
-            "(“include: local”)"),
-        (3, "“include: remote” is not available on this forge; only files of the same repository can be included "
-            "(“include: local”)"),
-        (4, "“include: project” is not available on this forge; only files of the same repository can be included "
-            "(“include: local”)"),
-        (6, "“include: component” is not available on this forge; only files of the same repository can be "
-            "included (“include: local”)"),
-        (7, "include “https://example.com/plain.yml”: “include: remote” is not available on this forge; only files "
-            "of the same repository can be included"),
-        (9, "“include: rules” is not supported yet"),
-        (11, "include “ci/*.yml”: wildcards in “include: local” are not supported yet; list the files"),
-        (12, "include “../outside.yml”: the path leaves the repository"),
-        (13, "include “ci/notes.txt”: an included file must be YAML (end in .yml or .yaml)"),
+        """
+    config = read(text, reader)
+    assert [j.name for j in config.jobs] == ["lint", "job"]
+    assert config.left_out_includes == (
+        "Python.gitlab-ci.yml", "https://example.com/ci.yml", "group/other", "group/more", "gitlab.com/acme/c@1.0",
+        "https://example.com/plain.yml",
+    )
+    tail = ": its jobs are left out, and jobs that extend or need them are left out too"
+    assert [(w.line, w.message) for w in config.warnings] == [
+        (2, "GitLab's template “Python.gitlab-ci.yml” is not available on this forge" + tail),
+        (3, "the remote file “https://example.com/ci.yml” is not fetched by this forge" + tail),
+        (4, "“ci.yml” of the project “group/other” is not available on this forge" + tail),
+        (6, "“a.yml”, “b.yml” of the project “group/more” are not available on this forge" + tail),
+        (8, "the CI/CD component “gitlab.com/acme/c@1.0” is not available on this forge" + tail),
+        (9, "the remote file “https://example.com/plain.yml” is not fetched by this forge" + tail),
     ]
 
 

@@ -128,7 +128,7 @@ def test_bad_retry() -> None:
         (8, "job “b”: “flaky” is not a “retry: when” reason (known: always, unknown_failure, script_failure, "
             "api_failure, stuck_or_timeout_failure, runner_system_failure, runner_unsupported, stale_schedule, "
             "job_execution_timeout, archived_failure, unmet_prerequisites, scheduler_failure, "
-            "data_integrity_failure)"),
+            "data_integrity_failure, runner_external_dependency_failure)"),
         (12, "job “c”: “retry: exit_codes” must be exit codes (numbers), not the text “one”"),
         (13, "job “c”: “retry”: unknown key “delay” (known: max, when, exit_codes)"),
     ]
