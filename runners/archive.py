@@ -29,6 +29,8 @@ from pathlib import Path
 _GLOB_CHARS = re.compile(r"[*?\[{\\]")
 _ZIP_SYMLINK = 0o120000
 _MAX_LINK_TARGET = 4096
+# Left free on the runner's disk when extracting an archive (dependencies' artifacts, caches).
+_DISK_RESERVE = 512 * 1024 * 1024
 
 
 class ArchiveError(Exception):
@@ -373,6 +375,7 @@ def extract_zip(archive: Path, dest: Path) -> int:
                 links.append((info, rel, target))
             else:
                 plan.append((info, rel))
+        _check_space(dest, sum(info.file_size for info, _ in plan))
         real_dest = os.path.realpath(dest)
         count = 0
         for info, rel in plan:
@@ -397,6 +400,16 @@ def extract_zip(archive: Path, dest: Path) -> int:
             os.symlink(target, path)
             count += 1
     return count
+
+
+def _check_space(dest: Path, needed: int) -> None:
+    """Refuse an archive whose files would not fit on the runner's disk (with a reserve left over), before writing
+    any: a small archive of highly compressed data (a "zip bomb") must not fill the host. The sizes are the
+    archive's own, and ``zipfile`` never writes more than an entry declares."""
+    free = shutil.disk_usage(dest).free
+    if needed > free - _DISK_RESERVE:
+        raise ArchiveError(f"extracting the archive needs {needed // (1024 * 1024)} MiB, but only "
+                           f"{max(free - _DISK_RESERVE, 0) // (1024 * 1024)} MiB can be used on this runner's disk")
 
 
 def _within(real: str, real_root: str) -> bool:

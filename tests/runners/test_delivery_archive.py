@@ -207,3 +207,23 @@ def test_a_corrupt_archive_is_an_archive_error(tmp_path: Path) -> None:
     bad.write_bytes(b"PK\x03\x04 this is not a zip")
     with pytest.raises(ArchiveError, match="cannot be read"):
         extract_zip(bad, tmp_path)
+
+
+def test_an_archive_that_would_not_fit_on_the_disk_is_refused_before_writing(tmp_path: Path) -> None:
+    # A "zip bomb": 300 tiny entries whose central directory declares 4 GiB each (1.2 TiB in all), more than any
+    # disk this runs on. Nothing may be written.
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(300):
+            zf.writestr(f"part-{i}.bin", b"x")
+    data = bytearray(archive.read_bytes())
+    start = 0
+    while (found := data.find(b"PK\x01\x02", start)) != -1:  # each central directory entry
+        data[found + 24:found + 28] = (0xFFFFFFFE).to_bytes(4, "little")  # its uncompressed size
+        start = found + 4
+    archive.write_bytes(bytes(data))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(ArchiveError, match="MiB can be used on this runner's disk"):
+        extract_zip(archive, dest)
+    assert list(dest.iterdir()) == []
