@@ -23,22 +23,20 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from ci import artifacts, job_hooks, jobstate, logs, notify, project_variables, tokens
+from ci import job_hooks, jobstate, logs, notify, tokens
 from ci.background import periodic
-from ci.models import CANCELED, FAILED, PENDING, RUNNING, SUCCESS, Job, Pipeline, Runner
+from ci.job_payload import Payload, build_payload, job_timeout
+from ci.models import CANCELED, FAILED, PENDING, RUNNING, SUCCESS, Job, Runner
 from forge.db.engine import session_scope
 from forge.db.models_base import utcnow
-from forge.errors import AuthenticationRequired, InvalidInput, NotFound
+from forge.errors import AuthenticationRequired, InvalidInput
 from forge.i18n import N_
 from forge.repos.models import Repository
-from forge.repos.services import get_repo_by_id
 from forge.settings import Settings
 
 MAX_WAIT = 30.0  # longest long poll a runner may ask for, seconds
 POLL_INTERVAL = 0.1  # database re-check while waiting, for changes made by other server workers
-DEFAULT_TIMEOUT = 3600  # job timeout when the spec names none, seconds
 TIMEOUT_GRACE = 60  # the runner kills a job at its timeout; the server fails it this much later if it did not
-DEFAULT_GIT_DEPTH = 20
 EXECUTORS = ("docker", "shell")
 MAX_CONCURRENCY = 64
 # Reasons a runner may give for a failed job (docs/ci.md, "Job states").
@@ -54,7 +52,6 @@ _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+/-]{0,63}$")
 # Pending jobs looked at per query while matching a runner's labels.
 _CANDIDATE_PAGE = 200
 
-Payload = dict[str, Any]
 
 
 # --- registration ------------------------------------------------------------------------------------------
@@ -254,79 +251,6 @@ def try_claim(engine: Engine, runner_id: int, public_url: str) -> Payload | None
             notify.after_commit(session, notify.job_key(job_id))
             return build_payload(session, job, secret, public_url)
     return None
-
-
-def _image(value: object) -> dict[str, Any] | None:
-    if isinstance(value, str) and value:
-        return {"name": value, "entrypoint": None}
-    if isinstance(value, dict) and value.get("name"):
-        entrypoint = value.get("entrypoint")
-        return {"name": str(value["name"]), "entrypoint": list(entrypoint) if entrypoint is not None else None}
-    return None
-
-
-def _variable(key: object, value: object, masked: object = False, file: object = False) -> dict[str, Any]:
-    return {"key": str(key), "value": str(value), "masked": bool(masked), "file": bool(file)}
-
-
-def _variables(value: object) -> list[dict[str, Any]]:
-    if isinstance(value, dict):  # {"KEY": "value"} or {"KEY": {"value": ..., "masked": ...}}
-        return [
-            _variable(key, val.get("value", ""), val.get("masked"), val.get("file")) if isinstance(val, dict)
-            else _variable(key, val)
-            for key, val in value.items()
-        ]
-    if isinstance(value, list):
-        return [
-            _variable(v["key"], v.get("value", ""), v.get("masked"), v.get("file"))
-            for v in value if isinstance(v, dict) and v.get("key")
-        ]
-    return []
-
-
-def build_payload(session: Session, job: Job, secret: str, public_url: str) -> Payload:
-    """What the runner receives for ``job`` (docs/ci.md), with the job token added as CI_JOB_TOKEN (masked)."""
-    spec = job.spec or {}
-    pipeline = session.get(Pipeline, job.pipeline_id)
-    ref = get_repo_by_id(session, job.repo_id)
-    if pipeline is None or ref is None:
-        raise NotFound(N_("This job's pipeline or repository no longer exists."))
-    variables = [v for v in _variables(spec.get("variables")) if v["key"] != "CI_JOB_TOKEN"]
-    variables = [v for v in project_variables.merge_into(session, job, pipeline, variables)
-                 if v["key"] != "CI_JOB_TOKEN"]
-    # Last, so nothing a repository or file sets can replace the token the forge checks.
-    variables.append(_variable("CI_JOB_TOKEN", secret, masked=True))
-    return {
-        "id": job.id,
-        "token": secret,
-        "name": job.name,
-        "stage": job.stage,
-        "pipeline_id": job.pipeline_id,
-        "image": _image(spec.get("image")),
-        "before_script": [str(s) for s in spec.get("before_script") or []],
-        "script": [str(s) for s in spec.get("script") or []],
-        "after_script": [str(s) for s in spec.get("after_script") or []],
-        "variables": variables,
-        "timeout": job_timeout(job),
-        "git": {
-            "url": f"{public_url.rstrip('/')}/{ref.full_name}.git",
-            "sha": pipeline.sha,
-            "ref": pipeline.ref,
-            "depth": int(spec.get("git_depth", DEFAULT_GIT_DEPTH)),
-        },
-        "log_offset": job.log_length,
-        # CI delivery (docs/ci.md, "Job payload"): stored by the planner, except the dependencies' archives,
-        # which are found now so a retried build job's newer archive is the one used.
-        "services": list(spec.get("services") or []),
-        "artifacts": spec.get("artifacts"),
-        "cache": list(spec.get("cache") or []),
-        "dependencies": artifacts.payload_dependencies(session, job),
-    }
-
-
-def job_timeout(job: Job) -> int:
-    value = (job.spec or {}).get("timeout")
-    return int(value) if isinstance(value, int | float) and value > 0 else DEFAULT_TIMEOUT
 
 
 async def request_job(

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from ci import config as ci_config
 from ci import lifecycle, variables
 from ci.config.spec import Artifacts, Cache, ConfigError, ConfigErrors, Environment, PlannedJob, Service
+from ci.job_payload import DEFAULT_GIT_DEPTH, DEFAULT_TIMEOUT
 from ci.jobstate import advance, latest_attempts, new_job_row, sync_commit_status
 from ci.models import (
     CONFIG_ERROR,
@@ -38,8 +39,6 @@ from forge.settings import Settings
 
 CONFIG_FILES = (".forge-ci.yml", ".gitlab-ci.yml")
 MAX_CONFIG_BYTES = 1024 * 1024
-DEFAULT_TIMEOUT = 3600
-GIT_DEPTH = 20
 MAX_RUN_VARIABLES = 50
 
 
@@ -291,7 +290,7 @@ def _spec(p: PlannedJob, job: Job, pipeline: Pipeline, server_url: str, project_
         "timeout": p.timeout_seconds or DEFAULT_TIMEOUT,
         # The clone URL, sha and ref come from the pipeline and repository when the job is handed out, so a
         # repository renamed meanwhile is still found.
-        "git_depth": GIT_DEPTH,
+        "git_depth": DEFAULT_GIT_DEPTH,
         # CI delivery (the contract of docs/ci.md, "Job spec"): always present, names expanded.
         "services": [_service_spec(s, known) for s in final.services],
         "artifacts": _artifacts_spec(final.artifacts),

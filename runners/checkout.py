@@ -13,9 +13,9 @@ import os
 import shutil
 from pathlib import Path
 
-from runners.client import Job
 from runners.executors.common import JobControl, error_line, section
 from runners.logs import BufferLog, LogSink
+from runners.payload import Job
 from runners.process import Outcome, run_streaming
 
 

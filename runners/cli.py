@@ -15,8 +15,9 @@ from pathlib import Path
 from types import FrameType
 
 from runners import __version__
-from runners.client import ClientError, register
+from runners.client import register
 from runners.config import EXECUTORS, ConfigError, RunnerConfig, default_config_path, load, save
+from runners.errors import ClientError
 
 EXIT_OK, EXIT_SERVER, EXIT_USAGE = 0, 1, 2
 

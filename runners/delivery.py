@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runners.archive import ArchiveError, Matches, extract_zip, match_paths, write_zip
-from runners.client import ClientError, JobCache, JobGone, ProtocolError
+from runners.errors import ClientError, JobGone, ProtocolError
 from runners.executors.common import FileTransport, JobControl, error_line, section, warning_line
 from runners.logs import MaskingLog
+from runners.payload import JobCache
 
 log = logging.getLogger("forge_runner")
 

@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from runners.client import ClientError, JobClient, JobGone, Stopped
+from runners.client import JobClient
+from runners.errors import ClientError, JobGone, Stopped
 
 log = logging.getLogger("forge_runner")
 

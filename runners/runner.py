@@ -14,21 +14,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from runners.client import (
-    FINAL_STATES,
-    LONG_POLL_WAIT,
-    ClientError,
-    Job,
-    JobClient,
-    JobGone,
-    ProtocolError,
-    RunnerClient,
-    Stopped,
-    Unauthorized,
-)
+from runners.client import FINAL_STATES, LONG_POLL_WAIT, JobClient, RunnerClient
 from runners.config import RunnerConfig
+from runners.errors import ClientError, JobGone, ProtocolError, Stopped, Unauthorized
 from runners.executors.common import Executor, JobControl, JobResult
 from runners.logs import LogUploader
+from runners.payload import Job
 
 log = logging.getLogger("forge_runner")
 

@@ -130,16 +130,8 @@ def artifacts(value: Any, line: int, where: str, problems: Problems) -> Artifact
                              f"reports...), not {describe(value)}")
         return None
     ok = check_keys(value, ARTIFACT_KEYS, (), f"{where}: {quote('artifacts')}", problems)
-    found: dict[str, Any] = {}
-
-    def read(key: str, reader: Any) -> None:
-        nonlocal ok
-        if key in value:
-            parsed = reader(value[key], value.key_line(key))
-            if parsed is None:
-                ok = False
-            else:
-                found[key] = parsed
+    fields = values.KeyReader(value)
+    read, found = fields.read, fields.found
 
     read("paths", lambda v, ln: values.text_list(v, ln, where, "artifacts: paths", problems))
     read("exclude", lambda v, ln: values.text_list(v, ln, where, "artifacts: exclude", problems))
@@ -151,6 +143,7 @@ def artifacts(value: Any, line: int, where: str, problems: Problems) -> Artifact
     read("reports", lambda v, ln: _reports(v, ln, where, problems))
     read("public", lambda v, ln: values.boolean(v, ln, where, "artifacts: public", problems))
     read("access", lambda v, ln: values.one_of(v, ln, where, "artifacts: access", ARTIFACT_ACCESS, problems))
+    ok = ok and fields.ok
     if "expose_as" in found and not found.get("paths"):
         problems.error(value.key_line("expose_as"), f"{where}: {quote('artifacts: expose_as')} needs "
                                                     f"{quote('artifacts: paths')}")
@@ -237,16 +230,8 @@ def _cache(item: Any, line: int, where: str, problems: Problems) -> Cache | None
                              f"them, not {describe(item)}")
         return None
     ok = check_keys(item, CACHE_KEYS, (), f"{where}: {quote('cache')}", problems)
-    found: dict[str, Any] = {}
-
-    def read(key: str, reader: Any) -> None:
-        nonlocal ok
-        if key in item:
-            parsed = reader(item[key], item.key_line(key))
-            if parsed is None:
-                ok = False
-            else:
-                found[key] = parsed
+    fields = values.KeyReader(item)
+    read, found = fields.read, fields.found
 
     read("paths", lambda v, ln: values.text_list(v, ln, where, "cache: paths", problems))
     read("untracked", lambda v, ln: values.boolean(v, ln, where, "cache: untracked", problems))
@@ -254,6 +239,7 @@ def _cache(item: Any, line: int, where: str, problems: Problems) -> Cache | None
     read("when", lambda v, ln: values.one_of(v, ln, where, "cache: when", CACHE_WHEN, problems))
     read("fallback_keys", lambda v, ln: values.text_list(v, ln, where, "cache: fallback_keys", problems))
     read("unprotect", lambda v, ln: values.boolean(v, ln, where, "cache: unprotect", problems))
+    ok = ok and fields.ok
     key: str | None = "default"
     files: tuple[str, ...] = ()
     prefix = ""

@@ -111,18 +111,8 @@ def parse_rules(
 
 
 def parse_rule(rule: LMap, where: str, allowed_when: tuple[str, ...], problems: Problems) -> Rule | None:
-    found: dict[str, Any] = {}
-    ok = True
-
-    def read(key: str, reader: Any) -> None:
-        nonlocal ok
-        if key in rule:
-            parsed = reader(rule[key], rule.key_line(key))
-            if parsed is None:
-                ok = False
-            else:
-                found[key] = parsed
-
+    fields = values.KeyReader(rule)
+    read, found = fields.read, fields.found
     read("if", lambda v, ln: expression(v, ln, where, "rules: if", problems))
     read("changes", lambda v, ln: changes(v, ln, where, problems))
     read("exists", lambda v, ln: globs(v, ln, where, "rules: exists", problems))
@@ -133,7 +123,7 @@ def parse_rule(rule: LMap, where: str, allowed_when: tuple[str, ...], problems: 
     read("needs", lambda v, ln: parse_needs(v, ln, where, problems, what="rules: needs"))
     read("interruptible", lambda v, ln: values.boolean(v, ln, where, "rules: interruptible", problems))
     read("auto_cancel", lambda v, ln: auto_cancel(v, ln, where, problems))
-    if not ok:
+    if not fields.ok:
         return None
     when = found.get("when")
     start_in = found["start_in"][0] if "start_in" in found else None

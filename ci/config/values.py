@@ -57,6 +57,26 @@ def check_keys(
     return ok
 
 
+class KeyReader:
+    """Reads the keys of one mapping that are present, each with its own reader ``reader(value, line)`` (None when
+    the value cannot be used, its problem already reported); ``found`` holds the usable values and ``ok`` turns
+    false when any was not."""
+
+    def __init__(self, mapping: LMap) -> None:
+        self.mapping = mapping
+        self.found: dict[str, Any] = {}
+        self.ok = True
+
+    def read(self, key: str, reader: Any) -> None:
+        if key not in self.mapping:
+            return
+        parsed = reader(self.mapping[key], self.mapping.key_line(key))
+        if parsed is None:
+            self.ok = False
+        else:
+            self.found[key] = parsed
+
+
 def mapping_items(value: Any, line: int, where: str, what: str, problems: Problems) -> list[tuple[LMap, int]] | None:
     """A list of mappings (rules, needs-like lists), nested lists spliced in."""
     if not isinstance(value, LList):

@@ -19,7 +19,7 @@ from typing import Any
 
 from runners import __version__, delivery
 from runners.checkout import CheckoutFailed, checkout
-from runners.client import Job, JobGone
+from runners.errors import JobGone
 from runners.executors.common import (
     BOLD,
     RESET,
@@ -34,6 +34,7 @@ from runners.executors.common import (
     write_file_variables,
 )
 from runners.logs import LogSink, MaskingLog
+from runners.payload import Job
 from runners.process import Outcome
 
 log = logging.getLogger("forge_runner")

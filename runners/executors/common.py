@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from runners.client import Job
 from runners.logs import LogSink
+from runners.payload import Job
 
 GREEN = "\033[32;1m"
 RED = "\033[31;1m"

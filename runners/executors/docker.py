@@ -28,10 +28,10 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.utils import parse_repository_tag
 
-from runners.client import Job
 from runners.executors.base import StepExecutor, StepFailure, Workspace
 from runners.executors.common import BUILDS_DIR, section
 from runners.executors.services import ServiceSet, remove_container, remove_network, remove_services, start_services
+from runners.payload import Job
 from runners.process import Outcome
 
 log = logging.getLogger("forge_runner")

@@ -24,9 +24,9 @@ from typing import Any
 from docker.errors import APIError, DockerException, NotFound
 from docker.utils import parse_repository_tag
 
-from runners.client import Job, JobService
 from runners.executors.common import JobControl, warning_line
 from runners.logs import MaskingLog
+from runners.payload import Job, JobService
 
 log = logging.getLogger("forge_runner")
 

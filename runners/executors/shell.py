@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from runners.client import Job
 from runners.executors.base import StepExecutor, Workspace
 from runners.executors.common import warning_line
+from runners.payload import Job
 from runners.process import Outcome, run_streaming
 
 

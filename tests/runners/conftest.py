@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runners.client import Job
+from runners.payload import Job
 from tests import ci_images
 from tests.runners.protocol_server import ProtocolServer
 

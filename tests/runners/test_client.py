@@ -9,16 +9,9 @@ import time
 
 import pytest
 
-from runners.client import (
-    Job,
-    JobClient,
-    ProtocolError,
-    RunnerClient,
-    ServerUnavailable,
-    Stopped,
-    Unauthorized,
-    register,
-)
+from runners.client import JobClient, RunnerClient, register
+from runners.errors import ProtocolError, ServerUnavailable, Stopped, Unauthorized
+from runners.payload import Job
 from tests.runners.protocol_server import REGISTRATION_TOKEN, RUNNER_TOKEN, ProtocolServer
 
 

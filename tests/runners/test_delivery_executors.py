@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from runners.client import Job
 from runners.executors import services as services_module
 from runners.executors.common import JobControl, JobResult
 from runners.executors.docker import LABEL_JOB, LABEL_RUNNER, DockerExecutor
 from runners.executors.shell import ShellExecutor
 from runners.logs import BufferLog
+from runners.payload import Job
 from tests.runners.conftest import PushedRepo, job_payload
 
 RUNNER_ID = 990_100

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from runners.client import Job, JobArtifacts, JobCache, JobDependency, JobService, ProtocolError
+from runners.errors import ProtocolError
 from runners.executors.services import image_aliases, service_aliases
+from runners.payload import Job, JobArtifacts, JobCache, JobDependency, JobService
 
 
 def payload(**extra: Any) -> dict[str, Any]:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from runners.client import Job
 from runners.executors.common import GREEN, RESET, JobControl, JobResult
 from runners.executors.docker import LABEL_JOB, DockerExecutor
 from runners.executors.shell import ShellExecutor
 from runners.logs import BufferLog
+from runners.payload import Job
 from tests.runners.conftest import PushedRepo, make_job
 
 ExecutorCase = tuple[Any, str | None]

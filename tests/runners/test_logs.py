@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 
-from runners.client import Job, JobClient
+from runners.client import JobClient
 from runners.logs import BATCH_DELAY, BufferLog, LogUploader, Masker, MaskingLog
+from runners.payload import Job
 from tests.runners.protocol_server import FakeJob, ProtocolServer
 
 SECRETS = ["hunter2-secret", "abcabd", "token-xyz"]
