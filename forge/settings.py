@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     ci_artifacts_expire_days: int = Field(
         default=30, ge=0, description="Days job artifacts are kept when the job gives no expire_in; 0 keeps them."
     )
+    attachment_max_mb: int = Field(
+        default=10, ge=1, description="Largest file attached to an issue or comment, in MiB."
+    )
+    # Outgoing mail (notifications). With no host, notifications stay in the forge and no mail is queued.
+    smtp_host: str = Field(default="", description="SMTP server for outgoing mail; empty sends no mail.")
+    smtp_port: int = Field(default=587, description="SMTP server port (587 with STARTTLS, 465 with TLS, 25 plain).")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="How the SMTP connection is secured: starttls, tls or none."
+    )
+    smtp_user: str = Field(default="", description="SMTP user name; empty signs in as no one.")
+    smtp_password: str = Field(default="", description="SMTP password.")
+    mail_from: str = Field(default="", description="From address of the forge's mail, e.g. Forge <forge@example.com>.")
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ci import background, secret_box
+from ci import background as ci_background
+from ci import secret_box
+from community import background as community_background
+from forge import background
 from forge.bootstrap import prepare
 from forge.errors import AuthenticationRequired, ForgeError
 from forge.settings import Settings
@@ -111,7 +114,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        scheduler = background.start(engine, settings)
+        scheduler = background.start(
+            engine, settings,
+            [*background.TASK_MODULES, *ci_background.TASK_MODULES, *community_background.TASK_MODULES],
+        )
         try:
             yield
         finally:

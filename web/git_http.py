@@ -21,8 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Message, Receive, Scope, Send
 
+from ci import merge_requests as ci_merge_requests
 from ci import tokens as ci_tokens
 from ci import triggers as ci_triggers
+from forge import push_processing
 from forge.db.engine import session_scope
 from forge.errors import ForgeError
 from forge.git.pktline import Command, PktLineError, parse_receive_commands
@@ -225,17 +227,21 @@ class GitHttpApp:
             log.exception("recording push to %s failed; reverting refs", grant.full_name)
             await run_in_threadpool(_revert, grant.path, updates)
             raise
-        self._trigger_ci()
+        self._after_push()
 
-    def _trigger_ci(self) -> None:
-        """Make the push's pipelines now, in a worker thread, without holding up the push response; the
-        periodic sweep (ci.triggers) retries whatever this misses."""
+    def _after_push(self) -> None:
+        """Handle the push now, in a worker thread, without holding up the push response: pull request heads and
+        issue references first (they record the activity merge request pipelines start from), then CI. Each step's
+        periodic sweep retries whatever this misses."""
 
         def work() -> None:
-            try:
-                ci_triggers.process_pending(self.engine, self.settings)
-            except Exception:
-                log.exception("CI trigger after a push failed; the periodic sweep will retry")
+            for name, step in (("pull requests and references", push_processing.process_pending),
+                               ("CI", ci_triggers.process_pending),
+                               ("merge request pipelines", ci_merge_requests.process_pending)):
+                try:
+                    step(self.engine, self.settings)
+                except Exception:
+                    log.exception("%s after a push failed; the periodic sweep will retry", name)
 
         asyncio.get_running_loop().run_in_executor(None, work)
 

@@ -47,7 +47,10 @@ class Pipeline(SQLModel, table=True):
     ref_kind: str = Field(default="branch", max_length=8)  # branch / tag
     sha: str = Field(max_length=64, index=True)
     before_sha: str = Field(default="", max_length=64)
-    source: str = Field(default="push", max_length=16)  # push / web / schedule / trigger / api
+    # push / web / schedule / trigger / api / merge_request_event
+    source: str = Field(default="push", max_length=32)
+    # The pull request a "merge_request_event" pipeline runs for (its status shows on the pull request).
+    pull_id: int | None = Field(default=None, foreign_key="pull_request.id", index=True, ondelete="SET NULL")
     push_event_id: int | None = Field(default=None, foreign_key="push_event.id", ondelete="SET NULL")
     triggered_by_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
     # The schedule that made it (source "schedule"); its newest pipeline is the schedule's "last run".
@@ -121,25 +124,6 @@ class JobLogChunk(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class CommitStatus(SQLModel, table=True):
-    """The latest state of one context (e.g. "ci/pipeline", "ci/job: test", "deploy/staging") on one commit."""
-
-    __tablename__ = "ci_commit_status"
-    __table_args__ = (UniqueConstraint("repo_id", "sha", "context"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    repo_id: int = Field(foreign_key="repository.id", index=True, ondelete="CASCADE")
-    sha: str = Field(max_length=64, index=True)
-    context: str = Field(max_length=255)
-    state: str = Field(max_length=16)  # pending / running / success / failed / error / canceled
-    description: str = Field(default="", max_length=1024)
-    target_url: str = Field(default="", max_length=1024)
-    pipeline_id: int | None = Field(default=None, foreign_key="ci_pipeline.id", ondelete="SET NULL")
-    creator_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
-
-
 class Runner(SQLModel, table=True):
     __tablename__ = "ci_runner"
 
@@ -188,4 +172,12 @@ class PushSeen(SQLModel, table=True):
 
 
 # Feature tables (see the module docstring); imported last so they can refer to the tables above by name.
-from ci.models import artifacts, environments, lifecycle, reports, schedules, variables  # noqa: E402, F401
+from ci.models import (  # noqa: E402, F401
+    artifacts,
+    environments,
+    lifecycle,
+    merge_requests,
+    reports,
+    schedules,
+    variables,
+)

@@ -60,6 +60,13 @@ class ProtectedBranch(SQLModel, table=True):
     restrict_push: bool = False
     push_user_ids: str = Field(default="", max_length=2048)  # space separated account ids
     push_team_ids: str = Field(default="", max_length=2048)  # space separated team ids
+    # Pull request rules (enforced on the merge button and on push, see forge.pulls.gate).
+    require_pull_request: bool = False  # no direct pushes: changes arrive by merging a pull request
+    required_approvals: int = 0
+    dismiss_stale_approvals: bool = False  # new commits on the head dismiss earlier approvals
+    # Commit status contexts that must succeed, one per line.
+    required_contexts: str = Field(default="", max_length=2048)
+    require_up_to_date: bool = False  # the head must contain the base branch's tip
     created_at: datetime = Field(default_factory=utcnow)
 
     @property
@@ -69,6 +76,10 @@ class ProtectedBranch(SQLModel, table=True):
     @property
     def push_teams(self) -> list[int]:
         return [int(x) for x in self.push_team_ids.split()]
+
+    @property
+    def contexts(self) -> list[str]:
+        return [c.strip() for c in self.required_contexts.splitlines() if c.strip()]
 
 
 class PushEvent(SQLModel, table=True):
@@ -90,3 +101,33 @@ class PushEvent(SQLModel, table=True):
     source: str = Field(default="push", max_length=16)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     processed_at: datetime | None = None
+
+
+class PushHandled(SQLModel, table=True):
+    """The core's claim on a push event (forge.push_processing): pull request heads updated, commit references and
+    "closes #N" applied. One row per event, inserted first, so several workers never handle an event twice."""
+
+    __tablename__ = "push_handled"
+
+    push_event_id: int = Field(foreign_key="push_event.id", primary_key=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CommitStatus(SQLModel, table=True):
+    """The latest state of one context (e.g. "ci/pipeline", "ci/job: test", "deploy/staging") on one commit."""
+
+    __tablename__ = "ci_commit_status"
+    __table_args__ = (UniqueConstraint("repo_id", "sha", "context"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    repo_id: int = Field(foreign_key="repository.id", index=True, ondelete="CASCADE")
+    sha: str = Field(max_length=64, index=True)
+    context: str = Field(max_length=255)
+    state: str = Field(max_length=16)  # pending / running / success / failed / error / canceled
+    description: str = Field(default="", max_length=1024)
+    target_url: str = Field(default="", max_length=1024)
+    # The forge pipeline behind the "ci/forge" context. Named by table only: the core never imports CI's models.
+    pipeline_id: int | None = Field(default=None, foreign_key="ci_pipeline.id", ondelete="SET NULL")
+    creator_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

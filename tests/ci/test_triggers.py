@@ -10,10 +10,10 @@ import threading
 from sqlmodel import col, select
 
 from ci import triggers
-from ci.models import CommitStatus, Job, Pipeline, PushSeen
+from ci.models import Job, Pipeline, PushSeen
 from forge.db.engine import session_scope
 from forge.repos import refs
-from forge.repos.models import PushEvent
+from forge.repos.models import CommitStatus, PushEvent
 from tests.ci.pipeline_helpers import (
     jobs_by_name,
     only_pipeline,

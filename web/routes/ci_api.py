@@ -18,14 +18,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ci import statuses
-from ci.models import CommitStatus
 from forge.accounts.models import Account
 from forge.errors import AuthenticationRequired, InvalidInput, NotFound
 from forge.git.history import History
 from forge.i18n import N_
 from forge.permissions import Access
 from forge.repos import services as repos
+from forge.repos import statuses
+from forge.repos.models import CommitStatus
 from forge.repos.services import RepoRef
 from web.forms import read_json_object
 from web.i18n import gettext

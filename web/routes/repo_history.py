@@ -16,10 +16,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ci import pipelines
-from ci import statuses as ci_statuses
 from ci.models import CONFIG_ERROR
 from forge.git.history import History
 from forge.repos import services as repos
+from forge.repos import statuses as commit_statuses
 from web.diffs import diff_context, diff_options
 from web.repo_context import repo_page_context
 from web.state import run_db, settings_of
@@ -69,7 +69,7 @@ async def commits_page(request: Request) -> Response:
 
     ctx.update(await run_in_threadpool(load))
     shas = [c.sha for c in ctx["history"].commits]
-    ctx["commit_statuses"] = await run_db(request, lambda s: ci_statuses.combined_for(s, ctx["repo"].id, shas))
+    ctx["commit_statuses"] = await run_db(request, lambda s: commit_statuses.combined_for(s, ctx["repo"].id, shas))
     return render(request, "repo/commits.html", ctx)
 
 
@@ -98,7 +98,7 @@ async def commit_page(request: Request) -> Response:
 def _commit_ci(session: Session, repo_id: int, sha: str) -> dict[str, Any]:
     """The commit's statuses and the errors of its pipelines whose file could not be read."""
     return {
-        "statuses": ci_statuses.list_for(session, repo_id, sha),
+        "statuses": commit_statuses.list_for(session, repo_id, sha),
         "config_error_pipelines": [p for p in pipelines.pipelines_for_sha(session, repo_id, sha, limit=5)
                                    if p.status == CONFIG_ERROR],
     }

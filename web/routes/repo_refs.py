@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ci import statuses as ci_statuses
 from forge.accounts import users
 from forge.errors import ForgeError, NotFound
 from forge.i18n import N_
 from forge.permissions import Access
 from forge.repos import refs
 from forge.repos import services as repos
+from forge.repos import statuses as commit_statuses
 from forge.repos.services import RepoRef
 from web.forms import field, read_form, redirect
 from web.repo_context import repo_page_context
@@ -58,7 +58,7 @@ async def _refs_page(
         if tab == "branches":
             ctx["branches"] = refs.branch_rows(session, repos_dir, ref)
             shas = [b.commit.sha for b in ctx["branches"] if b.commit]
-            ctx["commit_statuses"] = ci_statuses.combined_for(session, ref.repo.id, shas)
+            ctx["commit_statuses"] = commit_statuses.combined_for(session, ref.repo.id, shas)
         else:
             ctx["tags"] = refs.list_tags(repos_dir, ref)
         return ctx

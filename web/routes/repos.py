@@ -7,11 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ci import statuses as ci_statuses
 from forge.accounts import orgs, users
 from forge.errors import ForgeError
 from forge.repos import initial_files
 from forge.repos import services as repos
+from forge.repos import statuses as commit_statuses
 from web.forms import checkbox, field, read_form, redirect
 from web.repo_context import header_context
 from web.routes.repo_code import home_context, listing_context
@@ -112,7 +112,7 @@ async def repo_home(request: Request) -> Response:
         # Dates are formatted here, in the request's own context, where the reader's language is set.
         ctx.update(listing_context(ref.full_name, code["loc"], entries, last, f"/{ref.full_name}"))
         sha = code["commit"].sha
-        ctx["commit_statuses"] = await run_db(request, lambda s: ci_statuses.combined_for(s, ref.repo.id, [sha]))
+        ctx["commit_statuses"] = await run_db(request, lambda s: commit_statuses.combined_for(s, ref.repo.id, [sha]))
     return render(request, "repo/home.html", ctx)
 
 

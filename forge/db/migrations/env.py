@@ -8,6 +8,7 @@ from alembic import context
 # not imported as part of the forge package, so naming the platform packages' models here does not make the core
 # depend on them (the import-linter contracts cover forge's modules, which never import ci).
 import ci.models  # noqa: F401  (registers the CI tables)
+import community.notifications.models  # noqa: F401  (registers the community tables)
 from forge.db.engine import make_engine
 from forge.db.registry import metadata
 

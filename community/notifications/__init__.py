@@ -1,0 +1,1 @@
+"""Watching repositories, subscriptions to threads, in-app notifications and their e-mail."""
