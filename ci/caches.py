@@ -5,7 +5,10 @@ Protected and unprotected refs never share a cache (GitLab's default since 15.0)
 ``-protected`` or ``-non_protected`` suffix here, on the server, from the pipeline's ref, so a job on any branch
 that a developer can push to cannot plant files that a protected branch's job would then restore and run.
 ``cache:unprotect: true`` in the job opts that key out of the separation (the non-protected suffix in all cases,
-as GitLab does). Caches are kept until replaced, cleared, or unused for :data:`MAX_UNUSED_DAYS` days.
+as GitLab does). A merge request pipeline for a pull request from a fork runs someone else's code: its caches
+get a ``-pull-<id>`` suffix of their own (whatever ``unprotect`` says), so it can neither read the repository's
+caches nor plant files that the repository's own pipelines would restore. Caches are kept until replaced, cleared,
+or unused for :data:`MAX_UNUSED_DAYS` days.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from sqlmodel import Session, col
 
 from ci.models import RUNNING, Job, Pipeline
 from ci.models.artifacts import CacheEntry
+from ci.project_variables import receives_secrets
 from ci.storage import Spooled, StoredFile, file_store, new_key
+from ci.variables import MERGE_REQUEST_SOURCE
 from forge.accounts.models import Account
 from forge.db.engine import session_scope
 from forge.db.models_base import utcnow
@@ -85,8 +90,10 @@ def cache_target(session: Session, job: Job, settings: Settings, key: str) -> Ca
     if pipeline is None:
         raise NotFound(N_("This job's pipeline no longer exists."))
     protected = ref_is_protected(session, pipeline) and not _unprotected_by_job(job, key)
-    return CacheTarget(job.repo_id, key + (PROTECTED if protected else NON_PROTECTED),
-                       settings.ci_cache_max_mb * 1024 * 1024)
+    suffix = PROTECTED if protected else NON_PROTECTED
+    if pipeline.source == MERGE_REQUEST_SOURCE and not receives_secrets(session, pipeline):
+        suffix = f"-pull-{pipeline.pull_id or 0}"
+    return CacheTarget(job.repo_id, key + suffix, settings.ci_cache_max_mb * 1024 * 1024)
 
 
 def _find(session: Session, repo_id: int, key: str) -> CacheEntry | None:

@@ -10,8 +10,11 @@ from sqlmodel import Session
 
 from ci import artifacts, project_variables
 from ci.models import Job, Pipeline
+from ci.variables import MERGE_REQUEST_SOURCE
 from forge.errors import NotFound
 from forge.i18n import N_
+from forge.issues.models import Issue
+from forge.pulls.models import PullRequest
 from forge.repos.services import get_repo_by_id
 
 Payload = dict[str, Any]
@@ -74,7 +77,7 @@ def build_payload(session: Session, job: Job, secret: str, public_url: str) -> P
         "git": {
             "url": f"{public_url.rstrip('/')}/{ref.full_name}.git",
             "sha": pipeline.sha,
-            "ref": pipeline.ref,
+            "ref": git_ref(session, pipeline),
             "depth": int(spec.get("git_depth", DEFAULT_GIT_DEPTH)),
         },
         "log_offset": job.log_length,
@@ -85,6 +88,18 @@ def build_payload(session: Session, job: Job, secret: str, public_url: str) -> P
         "cache": list(spec.get("cache") or []),
         "dependencies": artifacts.payload_dependencies(session, job),
     }
+
+
+def git_ref(session: Session, pipeline: Pipeline) -> str:
+    """What the runner fetches when the server refuses the bare sha: the branch or tag, or for a merge request
+    pipeline the pull request's head as the base repository keeps it (``refs/pull/<n>/head``; the head branch may
+    be a fork's, which the pipeline's repository does not have)."""
+    if pipeline.source == MERGE_REQUEST_SOURCE and pipeline.pull_id is not None:
+        pull = session.get(PullRequest, pipeline.pull_id)
+        issue = session.get(Issue, pull.issue_id) if pull is not None else None
+        if issue is not None:
+            return f"refs/pull/{issue.number}/head"
+    return pipeline.ref
 
 
 def job_timeout(job: Job) -> int:

@@ -239,7 +239,7 @@ def sync_commit_status(session: Session, pipeline: Pipeline) -> None:
     # The link is built from pipeline_id where it is shown, so it stays right when the repository is renamed.
     description = f"#{pipeline.id}: {_DESCRIPTIONS.get(pipeline.status, pipeline.status)}"
     statuses.set_pipeline_status(session, pipeline.repo_id, pipeline.sha, pipeline.id, pipeline.status,
-                                 description, "")
+                                 description, "", statuses.context_for(pipeline.source))
 
 
 def on_job_finished(session: Session, job: Job) -> None:

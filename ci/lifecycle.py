@@ -61,8 +61,9 @@ _RETRY_NAMES: dict[str, tuple[str, ...]] = {
 }
 # Failures that would only happen again: never retried, not even with ``when: always``.
 _NOT_RETRIED = ("config_error", "canceled")
-# Pipeline states a newer pipeline may cancel (GitLab: alive or scheduled; a blocked "manual" one is left).
-_CANCELABLE_PIPELINES = (CREATED, PENDING, RUNNING, SCHEDULED, WAITING_FOR_RESOURCE)
+# Pipeline states a newer pipeline may cancel (GitLab: alive or scheduled; a blocked "manual" one is left);
+# ci.merge_requests selects a pull request's redundant pipelines by it too.
+CANCELABLE_PIPELINES = (CREATED, PENDING, RUNNING, SCHEDULED, WAITING_FOR_RESOURCE)
 # Job states that mean "has started" for the conservative rule (GitLab's running/success/failed).
 _STARTED = (RUNNING, SUCCESS, FAILED)
 REDUNDANT_MAX_AGE = timedelta(days=7)
@@ -151,19 +152,24 @@ def cancel_redundant(session: Session, pipeline: Pipeline) -> list[int]:
         select(Pipeline.id).where(
             Pipeline.repo_id == pipeline.repo_id, Pipeline.ref == pipeline.ref, Pipeline.ref_kind == "branch",
             col(Pipeline.id) < pipeline.id, Pipeline.sha != pipeline.sha,
-            col(Pipeline.status).in_(_CANCELABLE_PIPELINES), col(Pipeline.created_at) >= since,
+            col(Pipeline.status).in_(CANCELABLE_PIPELINES), col(Pipeline.created_at) >= since,
         ).order_by(col(Pipeline.id).desc())
     ).all()
     canceled = []
     for old_id in older:
-        if old_id is not None and _cancel_if_interruptible(session, old_id, pipeline.id):
+        if old_id is not None and cancel_if_interruptible(session, old_id, pipeline.id):
             canceled.append(old_id)
     return canceled
 
 
-def _cancel_if_interruptible(session: Session, pipeline_id: int, by_pipeline_id: int) -> bool:
+def cancel_if_interruptible(session: Session, pipeline_id: int, by_pipeline_id: int) -> bool:
+    """Cancel pipeline ``pipeline_id`` because the newer ``by_pipeline_id`` makes it redundant, unless it is no
+    longer cancelable or a job that is not interruptible has started; True when it was canceled.
+
+    Locks the pipeline: callers going through several must take them newest first (the order every worker uses),
+    as :func:`cancel_redundant` and ci.merge_requests do."""
     old = lock_pipeline(session, pipeline_id)
-    if old.status not in _CANCELABLE_PIPELINES:
+    if old.status not in CANCELABLE_PIPELINES:
         return False
     all_jobs = fresh_jobs(session, pipeline_id)
     if any(j.status in _STARTED and not j.interruptible for j in all_jobs):

@@ -31,15 +31,19 @@ from forge.errors import InvalidInput, NotFound
 from forge.git import changes, trees
 from forge.git.repository import CommitInfo, GitRepo
 from forge.i18n import N_
+from forge.issues.models import OPEN, Issue
 from forge.permissions import Access, require_repo_access
+from forge.pulls.models import PullRequest
 from forge.repos import protection
 from forge.repos.models import Repository
-from forge.repos.services import RepoRef, open_git
+from forge.repos.services import RepoRef, get_repo_by_id, open_git
 from forge.settings import Settings
 
 CONFIG_FILES = (".forge-ci.yml", ".gitlab-ci.yml")
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_RUN_VARIABLES = 50
+UNTRUSTED_WARNING = N_("This pipeline runs code from a fork: its jobs' environments and resource groups are "
+                       "ignored, and it gets no CI/CD variables of the repository or organisation.")
 
 
 @dataclass(frozen=True)
@@ -51,18 +55,25 @@ class ConfigFile:
 
 @dataclass(frozen=True)
 class Trigger:
-    """Why a pipeline is made: a push event or a person's "Run pipeline"."""
+    """Why a pipeline is made: a push event, a person's "Run pipeline", or pull request activity (a merge request
+    pipeline: ``ref_kind`` "pull", ``ref_name`` the head branch, ``pull_id`` set; ``ci.merge_requests``)."""
 
     ref: RepoRef
     ref_name: str  # short name: "main", "v1.0"
-    ref_kind: str  # branch / tag
+    ref_kind: str  # branch / tag / pull
     sha: str
-    source: str  # push / web / api
+    source: str  # push / web / api / schedule / trigger / merge_request_event
     before_sha: str = ""
     push_event_id: int | None = None
     actor_id: int | None = None
     variables: dict[str, str] = field(default_factory=dict)  # given to "Run pipeline"; win over the file's
     changed_paths: tuple[str, ...] | None = None  # None: unknown, so every rules:changes matches
+    pull_id: int | None = None  # the pull request of a merge request pipeline
+    # More predefined variables (CI_MERGE_REQUEST_*): rules see them, the file's variables cannot replace them.
+    predefined: dict[str, str] = field(default_factory=dict)
+    # False for code from outside the repository (a pull request from a fork): its jobs get no environment (no
+    # deployments, no stopping one) and no resource group (it cannot hold up the repository's deployments).
+    trusted: bool = True
 
 
 @dataclass(frozen=True)
@@ -165,6 +176,24 @@ def ref_protected(session: Session, ref: RepoRef, ref_name: str, ref_kind: str) 
     return protection.matching_rule(protection.list_rules(session, ref), ref_name) is not None
 
 
+def open_merge_requests(session: Session, ref: RepoRef, branch: str, limit: int = 4) -> str:
+    """GitLab's CI_OPEN_MERGE_REQUESTS: up to four open pull requests whose head is ``branch`` of ``ref``, as
+    "owner/repo!number" separated by commas ("" for none). Files test it to skip a branch pipeline when a merge
+    request pipeline runs for the same commit (``if: $CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS`` → never)."""
+    rows = session.exec(
+        select(PullRequest.base_repo_id, Issue.number)
+        .join(Issue, col(Issue.id) == PullRequest.issue_id)
+        .where(PullRequest.head_repo_id == ref.repo.id, PullRequest.head_branch == branch, Issue.state == OPEN)
+        .order_by(col(Issue.id)).limit(limit)
+    ).all()
+    names: list[str] = []
+    for base_repo_id, number in rows:
+        base = ref if base_repo_id == ref.repo.id else get_repo_by_id(session, base_repo_id)
+        if base is not None:
+            names.append(f"{base.full_name}!{number}")
+    return ",".join(names)
+
+
 def _config_errors(exc: ConfigErrors) -> list[dict[str, Any]]:
     return [{"line": e.line, "message": e.message} for e in exc.errors]
 
@@ -193,7 +222,11 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
                                     trigger.source, server_url,
                                     ref_protected(session, trigger.ref, trigger.ref_name, trigger.ref_kind),
                                     created_at)
-    predefined = variables.pipeline_variables(facts)
+    predefined = {**variables.pipeline_variables(facts), **trigger.predefined}
+    if trigger.ref_kind == "branch":
+        opened = open_merge_requests(session, trigger.ref, trigger.ref_name)
+        if opened:
+            predefined["CI_OPEN_MERGE_REQUESTS"] = opened
     errors: list[dict[str, Any]] | None = None
     warnings: list[dict[str, Any]] | None = None
     planned = None
@@ -218,6 +251,9 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
         return Outcome(None, "no_jobs")
     pipeline = _pipeline_row(trigger, commit, found.path)
     pipeline.created_at = created_at
+    if not trigger.trusted and planned is not None and any(
+            p.environment is not None or p.resource_group for p in planned.jobs):
+        warnings = [*(warnings or []), {"line": None, "message": UNTRUSTED_WARNING}]
     pipeline.config_warnings = warnings
     if errors is not None:
         pipeline.status = CONFIG_ERROR
@@ -237,6 +273,8 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
     project_path = trigger.ref.full_name
     for job, p in zip(jobs, planned.jobs, strict=True):
         job.spec = _spec(p, job, pipeline, server_url, project_path, predefined, trigger.variables)
+        if not trigger.trusted:
+            job.spec.update(environment=None, resource_group=None)
         # The columns the lifecycle and environments read without opening the spec (docs/ci.md, "Delivery").
         job.interruptible = p.interruptible
         job.resource_group = str(job.spec.get("resource_group") or "")[:255]
@@ -260,6 +298,7 @@ def _pipeline_row(trigger: Trigger, commit: CommitInfo, config_path: str) -> Pip
         before_sha=trigger.before_sha,
         source=trigger.source,
         push_event_id=trigger.push_event_id,
+        pull_id=trigger.pull_id,
         triggered_by_id=trigger.actor_id,
         status=CREATED,
         config_path=config_path,

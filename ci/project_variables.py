@@ -43,13 +43,14 @@ from ci import secret_box
 from ci.config.expand import REFERENCE_RE, VariableLoop, expand_all, substitute
 from ci.models import Job, Pipeline
 from ci.models.variables import CiVariable, JobSecrets
-from ci.variables import JOB_TOKEN_KEY, MAX_VALUE, valid_name
+from ci.variables import JOB_TOKEN_KEY, MAX_VALUE, MERGE_REQUEST_SOURCE, valid_name
 from forge.accounts import orgs
 from forge.accounts.models import Account, AccountKind
 from forge.db.models_base import utcnow
 from forge.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from forge.i18n import N_
 from forge.permissions import Access, repo_access, require_repo_access
+from forge.pulls.models import PullRequest
 from forge.repos.protection import list_rules, matching_rule
 from forge.repos.services import RepoRef, get_repo_by_id
 
@@ -304,10 +305,17 @@ def reveal_variable(session: Session, actor: Account, place: Place, variable_id:
 def receives_secrets(session: Session, pipeline: Pipeline) -> bool:
     """Whether ``pipeline`` gets repository and organisation variables at all.
 
-    Every pipeline today runs code of the repository it belongs to, pushed or started by someone with write
-    access. Merge-request pipelines that run a fork's code in the base repository (issue 6) must not get the base's
-    secrets: their source must stay out of :data:`TRUSTED_SOURCES` (or be checked here), so an unknown source gets
-    nothing by default."""
+    Pipelines of :data:`TRUSTED_SOURCES` run code of the repository they belong to, pushed or started by someone
+    with write access. A merge request pipeline (``merge_request_event``) does too when its pull request's head
+    branch lives in the same repository; one for a pull request from a fork runs the fork's code — written by
+    anyone who can read the repository — in the base repository, and gets no repository or organisation variables
+    at all (GitLab runs such pipelines in the fork instead; docs/ci.md, "Merge request pipelines"). Any other
+    source gets nothing by default."""
+    if pipeline.source == MERGE_REQUEST_SOURCE:
+        if pipeline.pull_id is None:
+            return False
+        pull = session.get(PullRequest, pipeline.pull_id)
+        return pull is not None and pull.head_repo_id is not None and pull.head_repo_id == pipeline.repo_id
     return pipeline.source in TRUSTED_SOURCES
 
 

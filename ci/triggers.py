@@ -13,12 +13,12 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from ci import jobstate, pipelines
 from ci.background import periodic
 from ci.models import ACTIVE_STATES, PENDING, RUNNING, Job, Pipeline, PushSeen
+from forge import outbox
 from forge.db.engine import session_scope
 from forge.db.models_base import utcnow
 from forge.git import changes
@@ -106,35 +106,18 @@ def _unseen(engine: Engine, limit: int) -> list[int]:
         return [i for i in session.exec(stmt) if i is not None]
 
 
-def _record_failure(engine: Engine, event_id: int) -> None:
-    # So a push whose pipeline cannot be made (a bug, a repository missing on disk) is not retried forever.
-    try:
-        with session_scope(engine) as session:
-            session.add(PushSeen(push_event_id=event_id, outcome="error"))
-    except IntegrityError:
-        pass
+def _load(session: Session, event_id: int) -> PushEvent | None:
+    event = session.get(PushEvent, event_id)
+    return None if event is None or session.get(PushSeen, event_id) is not None else event
 
 
 def process_pending(engine: Engine, settings: Settings, limit: int = BATCH) -> int:
     """Handle up to ``limit`` push events CI has not seen yet, oldest first; returns how many this call handled."""
-    handled = 0
-    for event_id in _unseen(engine, limit):
-        try:
-            with session_scope(engine) as session:
-                event = session.get(PushEvent, event_id)
-                if event is None or session.get(PushSeen, event_id) is not None:
-                    continue
-                handle_event(session, settings, event)
-            handled += 1
-        except IntegrityError:
-            continue  # another worker handled it
-        except OperationalError:
-            # The database was busy or went away: leave the event for the next sweep.
-            log.warning("CI could not process push event %s yet", event_id, exc_info=True)
-        except Exception:
-            log.exception("CI failed to process push event %s", event_id)
-            _record_failure(engine, event_id)
-    return handled
+    return outbox.consume(
+        engine, _unseen(engine, limit), load=_load, handle=lambda s, event: handle_event(s, settings, event),
+        mark_failed=lambda s, event_id: s.add(PushSeen(push_event_id=event_id, outcome="error")),
+        log=log, what="push event (CI)",
+    )
 
 
 def advance_stalled(engine: Engine, limit: int = BATCH) -> int:

@@ -19,14 +19,23 @@ from forge.git.repository import CommitInfo
 from forge.repos.services import RepoRef
 
 __all__ = [
-    "JOB_TOKEN_KEY", "PipelineFacts", "environment_slug", "environment_tier", "environment_variables",
-    "job_variables", "pipeline_variables", "timestamp", "valid_name", "variable_list", "with_job_token",
+    "JOB_TOKEN_KEY", "MERGE_REQUEST_SOURCE", "PULL_REF_KIND", "MergeRequestFacts", "PipelineFacts",
+    "environment_slug", "environment_tier", "environment_variables", "job_variables", "merge_request_variables",
+    "pipeline_variables", "timestamp", "valid_name", "variable_list", "with_job_token",
 ]
 
 JOB_TOKEN_KEY = "CI_JOB_TOKEN"
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_NAME = 255
 MAX_VALUE = 10_000
+# A merge request pipeline (issue 6): its source, and the ``ref_kind`` of its pipeline row. Its ``ref`` is the pull
+# request's head branch name, which is not a branch of the pipeline's repository when the pull request comes from a
+# fork; so neither CI_COMMIT_BRANCH nor CI_COMMIT_TAG is set (as in GitLab), the ref never counts as protected, and
+# nothing that looks pipelines up by branch (caches, redundant pipelines, coverage) mixes it with branch pipelines.
+MERGE_REQUEST_SOURCE = "merge_request_event"
+PULL_REF_KIND = "pull"
+# GitLab cuts CI_MERGE_REQUEST_DESCRIPTION at 2,700 characters and says so in _IS_TRUNCATED.
+MAX_DESCRIPTION = 2700
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,7 @@ class PipelineFacts:
 
     ref: RepoRef
     ref_name: str
-    ref_kind: str  # branch / tag
+    ref_kind: str  # branch / tag / pull (a merge request pipeline)
     commit: CommitInfo
     before_sha: str
     source: str  # push / web / api
@@ -113,8 +122,78 @@ def pipeline_variables(facts: PipelineFacts) -> dict[str, str]:
     }
     if facts.created_at is not None:
         values["CI_PIPELINE_CREATED_AT"] = timestamp(facts.created_at)
-    # Exactly one of the two is set, so `$CI_COMMIT_BRANCH` / `$CI_COMMIT_TAG` in rules tell the kinds apart.
-    values["CI_COMMIT_TAG" if facts.ref_kind == "tag" else "CI_COMMIT_BRANCH"] = facts.ref_name
+    # At most one of the two is set, so `$CI_COMMIT_BRANCH` / `$CI_COMMIT_TAG` in rules tell the kinds apart; a
+    # merge request pipeline has neither (GitLab's semantics: `only: [branches]`, the default, leaves its jobs out).
+    if facts.ref_kind == "tag":
+        values["CI_COMMIT_TAG"] = facts.ref_name
+    elif facts.ref_kind == "branch":
+        values["CI_COMMIT_BRANCH"] = facts.ref_name
+    return values
+
+
+@dataclass(frozen=True)
+class MergeRequestFacts:
+    """What the CI_MERGE_REQUEST_* variables of a merge request pipeline are made from (GitLab's names; the
+    forge's "merge request" is a pull request, its IID the pull request's number)."""
+
+    id: int  # the pull request row's id, unique on the instance
+    number: int
+    title: str
+    description: str
+    project_id: int  # the base repository, where the pipeline runs
+    project_path: str
+    source_project_id: int | None  # the head repository; None when it was deleted
+    source_project_path: str
+    source_branch: str
+    source_sha: str
+    source_protected: bool
+    target_branch: str
+    target_sha: str
+    target_protected: bool
+    diff_base_sha: str
+    draft: bool
+    labels: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()  # user names
+    milestone: str = ""
+
+
+def merge_request_variables(facts: MergeRequestFacts, server_url: str) -> dict[str, str]:
+    """The CI_MERGE_REQUEST_* variables (docs.gitlab.com/ci/variables/predefined_variables, "merge request
+    pipelines"); ``CI_MERGE_REQUEST_EVENT_TYPE`` is always "detached": the pipeline runs on the head commit, not
+    on a merged result."""
+    description = facts.description
+    truncated = len(description) > MAX_DESCRIPTION
+    values = {
+        "CI_MERGE_REQUEST_ID": str(facts.id),
+        "CI_MERGE_REQUEST_IID": str(facts.number),
+        "CI_MERGE_REQUEST_TITLE": facts.title,
+        "CI_MERGE_REQUEST_DESCRIPTION": description[:MAX_DESCRIPTION],
+        "CI_MERGE_REQUEST_DESCRIPTION_IS_TRUNCATED": "true" if truncated else "false",
+        "CI_MERGE_REQUEST_EVENT_TYPE": "detached",
+        "CI_MERGE_REQUEST_REF_PATH": f"refs/pull/{facts.number}/head",
+        "CI_MERGE_REQUEST_PROJECT_ID": str(facts.project_id),
+        "CI_MERGE_REQUEST_PROJECT_PATH": facts.project_path,
+        "CI_MERGE_REQUEST_PROJECT_URL": f"{server_url}/{facts.project_path}",
+        "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": str(facts.source_project_id or ""),
+        "CI_MERGE_REQUEST_SOURCE_PROJECT_PATH": facts.source_project_path,
+        "CI_MERGE_REQUEST_SOURCE_PROJECT_URL": (f"{server_url}/{facts.source_project_path}"
+                                                if facts.source_project_path else ""),
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": facts.source_branch,
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA": facts.source_sha,
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_PROTECTED": "true" if facts.source_protected else "false",
+        "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": facts.target_branch,
+        "CI_MERGE_REQUEST_TARGET_BRANCH_SHA": facts.target_sha,
+        "CI_MERGE_REQUEST_TARGET_BRANCH_PROTECTED": "true" if facts.target_protected else "false",
+        "CI_MERGE_REQUEST_DIFF_BASE_SHA": facts.diff_base_sha,
+        "CI_MERGE_REQUEST_DRAFT": "true" if facts.draft else "false",
+    }
+    # GitLab leaves these out when there is nothing to list, so `$CI_MERGE_REQUEST_LABELS` tests as false.
+    if facts.labels:
+        values["CI_MERGE_REQUEST_LABELS"] = ",".join(facts.labels)
+    if facts.assignees:
+        values["CI_MERGE_REQUEST_ASSIGNEES"] = ",".join(facts.assignees)
+    if facts.milestone:
+        values["CI_MERGE_REQUEST_MILESTONE"] = facts.milestone
     return values
 
 

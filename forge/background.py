@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 Task = Callable[[Engine, Settings], None]
 
 # The core's modules with periodic tasks.
-TASK_MODULES = ("forge.push_processing", "forge.mail.outbox")
+TASK_MODULES = ("forge.push_processing", "forge.mail.outbox", "forge.pulls.auto_merge")
 
 
 @dataclass(frozen=True)

@@ -323,9 +323,17 @@ def branch_set_default(full_name: str, name: str) -> None:
 @click.option("--allow-deletion", is_flag=True)
 @click.option("--push-user", "push_users", multiple=True, help="Only these users (and teams) may push.")
 @click.option("--push-team", "push_teams", multiple=True, help="Team name of the owning organisation.")
+@click.option("--require-pull-request", is_flag=True, help="Refuse direct pushes: changes arrive by pull request.")
+@click.option("--approvals", type=int, default=0, show_default=True, help="Approving reviews needed to merge.")
+@click.option("--dismiss-stale-approvals", is_flag=True, help="New commits dismiss earlier approvals.")
+@click.option("--require-context", "contexts", multiple=True, help="A status context that must succeed (repeatable).")
+@click.option("--require-up-to-date", is_flag=True, help="The pull request must contain the base branch's tip.")
 def branch_protect(full_name: str, pattern: str, allow_force_push: bool, allow_deletion: bool,
-                   push_users: tuple[str, ...], push_teams: tuple[str, ...]) -> None:
-    """Protect branches matching PATTERN (a name or a glob such as release/*)."""
+                   push_users: tuple[str, ...], push_teams: tuple[str, ...], require_pull_request: bool,
+                   approvals: int, dismiss_stale_approvals: bool, contexts: tuple[str, ...],
+                   require_up_to_date: bool) -> None:
+    """Protect branches matching PATTERN (a name or a glob such as release/*). Running it again for a pattern
+    replaces the whole rule with what this command says."""
     from forge.accounts import orgs
     from forge.repos import protection
 
@@ -338,7 +346,9 @@ def branch_protect(full_name: str, pattern: str, allow_force_push: bool, allow_d
         _run(lambda: protection.save_rule(
             session, actor, ref, pattern, allow_force_push=allow_force_push, allow_deletion=allow_deletion,
             restrict_push=bool(user_ids or team_ids), push_user_ids=user_ids, push_team_ids=team_ids,
-            rule_id=existing[0].id if existing else None))
+            rule_id=existing[0].id if existing else None, require_pull_request=require_pull_request,
+            required_approvals=approvals, dismiss_stale_approvals=dismiss_stale_approvals,
+            required_contexts=list(contexts), require_up_to_date=require_up_to_date))
     click.echo(f"Branches matching {pattern} in {full_name} are protected.")
 
 

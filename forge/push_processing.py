@@ -12,9 +12,9 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
+from forge import outbox
 from forge.background import periodic
 from forge.db.engine import session_scope
 from forge.db.models_base import utcnow
@@ -46,29 +46,18 @@ def _unhandled(engine: Engine, limit: int) -> list[int]:
         return [i for i in session.exec(stmt) if i is not None]
 
 
+def _load(session: Session, event_id: int) -> PushEvent | None:
+    event = session.get(PushEvent, event_id)
+    return None if event is None or session.get(PushHandled, event_id) is not None else event
+
+
 def process_pending(engine: Engine, settings: Settings, limit: int = BATCH) -> int:
     """Handle up to ``limit`` unhandled push events, oldest first; returns how many this call handled."""
-    handled = 0
-    for event_id in _unhandled(engine, limit):
-        try:
-            with session_scope(engine) as session:
-                event = session.get(PushEvent, event_id)
-                if event is None or session.get(PushHandled, event_id) is not None:
-                    continue
-                handle_event(session, settings, event)
-            handled += 1
-        except IntegrityError:
-            continue  # another worker has it
-        except OperationalError:
-            log.warning("push event %s could not be handled yet", event_id, exc_info=True)
-        except Exception:
-            log.exception("handling push event %s failed", event_id)
-            try:
-                with session_scope(engine) as session:
-                    session.add(PushHandled(push_event_id=event_id))
-            except IntegrityError:
-                pass
-    return handled
+    return outbox.consume(
+        engine, _unhandled(engine, limit), load=_load, handle=lambda s, event: handle_event(s, settings, event),
+        mark_failed=lambda s, event_id: s.add(PushHandled(push_event_id=event_id)),
+        log=log, what="push event",
+    )
 
 
 @periodic(3)

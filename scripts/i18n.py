@@ -21,6 +21,7 @@ METHOD_MAP = [
     ("forge/**.py", "python"),
     ("web/**.py", "python"),
     ("ci/**.py", "python"),
+    ("community/**.py", "python"),
     ("web/templates/**.html", "jinja2"),
 ]
 OPTIONS = {"web/templates/**.html": {"extensions": "jinja2.ext.i18n"}}

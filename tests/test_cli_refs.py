@@ -80,3 +80,26 @@ def test_bad_setting_is_one_sentence_not_a_traceback(tmp_path: Path) -> None:
     assert res.returncode == 2
     expected = "error: FORGE_SIGNUP: Input should be 'open', 'approval' or 'closed' (got 'sometimes')."
     assert res.stderr.strip() == expected
+
+
+def test_branch_protect_with_pull_request_rules(home: Path) -> None:
+    res = run(home, "branch", "protect", "carol/tools", "main", "--require-pull-request", "--approvals", "2",
+              "--require-context", "ci/forge", "--require-context", "lint", "--require-up-to-date")
+    assert res.returncode == 0, res.stderr
+    from forge.db.engine import make_engine, session_scope
+    from forge.repos import protection
+    from forge.repos import services as repos
+    from forge.settings import Settings
+
+    engine = make_engine(Settings(home=home).effective_database_url)
+    try:
+        with session_scope(engine) as session:
+            ref = repos.find_repo(session, "carol", "tools")
+            assert ref is not None
+            rule = protection.list_rules(session, ref)[0]
+            assert (rule.require_pull_request, rule.required_approvals, rule.contexts, rule.require_up_to_date) == (
+                True, 2, ["ci/forge", "lint"], True)
+    finally:
+        engine.dispose()
+    res = run(home, "branch", "protect", "carol/tools", "main", "--approvals", "99")
+    assert res.returncode == 1 and "between 0 and 20" in res.stderr

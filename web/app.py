@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ci import background as ci_background
 from ci import secret_box
 from community import background as community_background
+from community.notifications import fanout
 from forge import background
 from forge.bootstrap import prepare
 from forge.errors import AuthenticationRequired, ForgeError
@@ -110,6 +111,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     engine = prepare(settings, run_migrations=settings.migrate_on_start)
     # CI/CD variable values are sealed with a key derived from the secret key (ci.secret_box).
     secret_box.install(engine, settings.resolved_secret_key())
+    # Activity recorded by any request is fanned out to notifications right after its transaction commits.
+    fanout.install_kick_after_commit(engine, settings)
     state = AppState(settings=settings, engine=engine)
 
     @asynccontextmanager
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         finally:
             # Wait for a sweep caught mid-query (off the event loop), so the engine is not disposed under it.
             await anyio.to_thread.run_sync(lambda: scheduler.shutdown(wait=True))
+            fanout.uninstall_kick_after_commit(engine)
             engine.dispose()
 
     routes: list[BaseRoute] = [

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from forge.accounts.tokens import SCOPES
-from web import i18n
+from web import i18n, notification_ui
 from web.forms import FLASH_COOKIE, csrf_token, pop_flash, set_csrf_cookie
 from web.state import current_user, settings_of
 
@@ -40,6 +40,9 @@ def avatar_url(account: Any, size: int = 40) -> str:
 
 
 env.globals["avatar_url"] = avatar_url
+# The unread count in the top bar and the watch control in the repository header (see web/notification_ui.py).
+env.globals["unread_notifications"] = notification_ui.unread_notifications
+env.globals["watch_state"] = notification_ui.watch_state
 
 
 def tr_error(exc: Any) -> str:

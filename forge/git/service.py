@@ -227,6 +227,28 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+class _LoopPipe:
+    """One pipe end handed to the event loop, which then owns it.
+
+    uvloop hands the descriptor to libuv, which closes it when the transport closes, and then calls ``close()`` on
+    the object it was given as well (uvloop/handles/handle.pyx, UVSocketHandle._close). With a real file object that
+    second close runs on a descriptor number that may already belong to something another thread just opened (a
+    pipe of another subprocess, a database file), closing it under that thread's feet. So under uvloop ``close``
+    does nothing; under asyncio's own loop, which does not close the descriptor itself, it closes it once."""
+
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._fd = fd
+        self._loop_closes = type(loop).__module__.startswith("uvloop")
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0 and not self._loop_closes:
+            os.close(fd)
+
+
 async def _spawn(argv: list[str], env: dict[str, str], *, with_stdin: bool) -> _Child:
     """Start git with subprocess.Popen rather than the loop's subprocess support.
 
@@ -235,29 +257,44 @@ async def _spawn(argv: list[str], env: dict[str, str], *, with_stdin: bool) -> _
     200 MiB resident, against 0.6 ms here (see docs/benchmarks.md). Every clone, fetch and push starts two.
     """
     loop = asyncio.get_running_loop()
-    popen = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE if with_stdin else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    # The pipes are made here rather than by Popen (see _LoopPipe): the parent's ends are owned by the event loop's
+    # transports alone, never also by a Python file object.
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    in_r, in_w = os.pipe() if with_stdin else (subprocess.DEVNULL, -1)
+    parent_ends = [out_r, err_r] + ([in_w] if with_stdin else [])
     try:
-        assert popen.stdout is not None and popen.stderr is not None
-        for pipe in (popen.stdout, popen.stdin):
-            if pipe is not None:
+        popen = subprocess.Popen(argv, stdin=in_r, stdout=out_w, stderr=err_w, env=env)
+    except BaseException:
+        for fd in parent_ends:
+            os.close(fd)
+        raise
+    finally:
+        for fd in (out_w, err_w, in_r):
+            if fd >= 0:
+                os.close(fd)  # the child's ends: it has its own copies now
+    handed: list[int] = []
+    try:
+        for fd in (out_r, in_w if with_stdin else -1):
+            if fd >= 0:
                 # Linux lets an unprivileged process grow a pipe to 1 MiB (/proc/sys/fs/pipe-max-size); fewer,
                 # larger reads and writes on both sides.
                 with contextlib.suppress(OSError):
-                    fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
-        _, stdout = await loop.connect_read_pipe(lambda: _PipeReader(READ_SIZE), popen.stdout)
-        _, stderr = await loop.connect_read_pipe(lambda: _PipeReader(_STDERR_KEEP), popen.stderr)
+                    fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+        _, stdout = await loop.connect_read_pipe(lambda: _PipeReader(READ_SIZE), _LoopPipe(out_r, loop))
+        handed.append(out_r)
+        _, stderr = await loop.connect_read_pipe(lambda: _PipeReader(_STDERR_KEEP), _LoopPipe(err_r, loop))
+        handed.append(err_r)
         stdin: asyncio.WriteTransport | None = None
         stdin_protocol: _PipeWriter | None = None
-        if popen.stdin is not None:
-            stdin, stdin_protocol = await loop.connect_write_pipe(_PipeWriter, popen.stdin)
+        if with_stdin:
+            stdin, stdin_protocol = await loop.connect_write_pipe(_PipeWriter, _LoopPipe(in_w, loop))
+            handed.append(in_w)
     except BaseException:
         popen.kill()
+        for fd in parent_ends:
+            if fd not in handed:
+                os.close(fd)
         raise
     return _Child(popen, stdout, stderr, stdin, stdin_protocol)
 

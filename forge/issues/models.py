@@ -85,6 +85,26 @@ class Label(SQLModel, table=True):
     description: str = Field(default="", max_length=255)
     created_at: datetime = Field(default_factory=utcnow)
 
+    @property
+    def text_color(self) -> str:
+        """Black or white, whichever reads better on ``color`` (WCAG relative luminance)."""
+        return readable_text_color(self.color)
+
+    @property
+    def is_org_label(self) -> bool:
+        return self.org_id is not None
+
+
+def readable_text_color(color: str) -> str:
+    """GitHub's rule: perceived lightness of the sRGB values, black text above 0.453, else white."""
+    value = color.lstrip("#")
+    try:
+        r, g, b = (int(value[i : i + 2], 16) / 255 for i in (0, 2, 4))
+    except ValueError:
+        return "#000000"
+    lightness = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return "#000000" if lightness > 0.453 else "#ffffff"
+
 
 class IssueLabel(SQLModel, table=True):
     __tablename__ = "issue_label"

@@ -20,7 +20,14 @@ from forge.git.repository import GitRepo
 from forge.i18n import N_
 from forge.permissions import Access, repo_access
 from forge.repos.models import ProtectedBranch
-from forge.repos.protection import RESERVED_REF_PREFIXES, list_rules, matching_rule, may_push
+from forge.repos.protection import (
+    RESERVED_REF_PREFIXES,
+    list_rules,
+    matching_rule,
+    may_push,
+    missing_contexts,
+    pull_request_required,
+)
 from forge.repos.pushes import RefUpdate, record_push
 from forge.repos.services import RepoRef, find_repo, get_repo_by_id, path_of
 
@@ -99,6 +106,13 @@ def _ref_rule(
         return {"deny": f"branch {branch} is protected and you are not allowed to push to it.", "deny_force": None}
     if deleting and not rule.allow_deletion:
         return {"deny": f"branch {branch} is protected and cannot be deleted.", "deny_force": None}
+    creating = cmd.old_sha in ZERO_SHAS
+    if pull_request_required(session, actor, level, rule, creating=creating, deleting=deleting):
+        return {"deny": f"changes to {branch} must go through a pull request.", "deny_force": None}
+    missing = missing_contexts(session, actor, level, ref, rule, cmd.new_sha, creating=creating, deleting=deleting)
+    if missing:
+        return {"deny": f"branch {branch} requires status checks that have not passed on {cmd.new_sha[:10]}: "
+                        f"{', '.join(missing)}.", "deny_force": None}
     if not rule.allow_force_push:
         return {"deny": None, "deny_force": f"branch {branch} is protected: force-push (non-fast-forward) refused."}
     return {"deny": None, "deny_force": None}

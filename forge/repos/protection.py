@@ -17,11 +17,15 @@ from forge.accounts.users import get_user
 from forge.errors import InvalidInput, NotFound, PermissionDenied
 from forge.i18n import N_
 from forge.permissions import Access, require_repo_access
+from forge.repos import statuses
 from forge.repos.models import ProtectedBranch
 from forge.repos.services import RepoRef
 
 # Refs the forge reserves for itself (pull request heads, internal bookkeeping); no one pushes to them.
 RESERVED_REF_PREFIXES = ("refs/pull/", "refs/merge-requests/", "refs/forge/", "refs/keep-around/")
+MAX_APPROVALS = 20
+MAX_CONTEXT = 255
+MAX_CONTEXTS_TEXT = 2048
 
 
 def list_rules(session: Session, ref: RepoRef) -> list[ProtectedBranch]:
@@ -48,9 +52,18 @@ def save_rule(
     push_user_ids: list[int] | None = None,
     push_team_ids: list[int] | None = None,
     rule_id: int | None = None,
+    require_pull_request: bool = False,
+    required_approvals: int = 0,
+    dismiss_stale_approvals: bool = False,
+    required_contexts: list[str] | None = None,
+    require_up_to_date: bool = False,
 ) -> ProtectedBranch:
-    """Create a rule, or update rule ``rule_id``."""
+    """Create a rule, or update rule ``rule_id``. The pull request requirements (approvals, status contexts, up to
+    date) are checked by forge.pulls.gate on merging; ``require_pull_request`` also refuses direct pushes."""
     require_repo_access(session, actor, ref.repo, Access.ADMIN)
+    if not 0 <= required_approvals <= MAX_APPROVALS:
+        raise InvalidInput(N_("The number of required approvals must be between 0 and %(max)s."), max=MAX_APPROVALS)
+    contexts = _clean_contexts(required_contexts or [])
     pattern = pattern.strip()
     if not pattern or len(pattern) > 255 or pattern.startswith("refs/"):
         raise InvalidInput(N_("Give a branch name or pattern such as main or release/*."))
@@ -72,9 +85,24 @@ def save_rule(
     rule.restrict_push = restrict_push
     rule.push_user_ids = " ".join(str(i) for i in sorted(set(push_user_ids or [])))
     rule.push_team_ids = " ".join(str(i) for i in sorted(set(push_team_ids or [])))
+    rule.require_pull_request = require_pull_request
+    rule.required_approvals = required_approvals
+    rule.dismiss_stale_approvals = dismiss_stale_approvals
+    rule.required_contexts = "\n".join(contexts)
+    rule.require_up_to_date = require_up_to_date
     session.add(rule)
     session.flush()
     return rule
+
+
+def _clean_contexts(contexts: list[str]) -> list[str]:
+    cleaned = list(dict.fromkeys(c.strip() for c in contexts if c.strip()))
+    for context in cleaned:
+        if len(context) > MAX_CONTEXT:
+            raise InvalidInput(N_("A status context may be at most %(max)s characters long."), max=MAX_CONTEXT)
+    if len("\n".join(cleaned)) > MAX_CONTEXTS_TEXT:
+        raise InvalidInput(N_("Too many required status contexts."))
+    return cleaned
 
 
 def delete_rule(session: Session, actor: Account, ref: RepoRef, rule_id: int) -> None:
@@ -99,6 +127,44 @@ def may_push(session: Session, actor: Account | None, level: Access, rule: Prote
     if actor.id in rule.push_users:
         return True
     return bool(user_team_ids(session, actor) & set(rule.push_teams))
+
+
+def may_bypass_pull_requests(session: Session, actor: Account | None, level: Access, rule: ProtectedBranch) -> bool:
+    """Whether ``actor`` may push straight to a branch whose rule requires pull requests: repository admins, and
+    the users and teams the rule's push list names (GitHub's "allow specified actors to bypass")."""
+    if level >= Access.ADMIN:
+        return True
+    if actor is None or level < Access.WRITE:
+        return False
+    if actor.id in rule.push_users:
+        return True
+    return bool(rule.push_teams) and bool(user_team_ids(session, actor) & set(rule.push_teams))
+
+
+def pull_request_required(
+    session: Session, actor: Account | None, level: Access, rule: ProtectedBranch, *, creating: bool, deleting: bool
+) -> bool:
+    """Whether a direct update of a branch under ``rule`` is refused because changes must arrive by pull request.
+    Requiring approvals implies it (a direct push could not have been approved), as on GitHub. Creating the branch
+    and deleting it are governed by the other settings."""
+    if not (rule.require_pull_request or rule.required_approvals > 0) or creating or deleting:
+        return False
+    return not may_bypass_pull_requests(session, actor, level, rule)
+
+
+def missing_contexts(
+    session: Session, actor: Account | None, level: Access, ref: RepoRef, rule: ProtectedBranch, new_sha: str, *,
+    creating: bool, deleting: bool,
+) -> list[str]:
+    """The required status contexts that have not succeeded on ``new_sha`` in this repository, for a direct update
+    of a branch under ``rule`` (empty when the update may go ahead). As on GitHub, a commit pushed straight to such a
+    branch must already carry passing statuses, e.g. from a pipeline of another branch holding the same commit;
+    people who may bypass pull requests may bypass this too."""
+    if not rule.contexts or creating or deleting or may_bypass_pull_requests(session, actor, level, rule):
+        return []
+    assert ref.repo.id is not None
+    states = {s.context: s.state for s in statuses.list_for(session, ref.repo.id, new_sha)}
+    return [c for c in rule.contexts if states.get(c) != "success"]
 
 
 @dataclass(frozen=True)
@@ -133,9 +199,11 @@ def push_policy(session: Session, actor: Account | None, ref: RepoRef, level: Ac
 
 
 def check_ref_update(
-    session: Session, actor: Account, ref: RepoRef, level: Access, full_ref: str, *, deleting: bool
+    session: Session, actor: Account, ref: RepoRef, level: Access, full_ref: str, *, deleting: bool,
+    creating: bool = False,
 ) -> None:
-    """The checks the hook makes, for ref changes made through the web UI or CLI."""
+    """The checks the hook makes, for ref changes made through the web UI or CLI (``creating``: the ref does not
+    exist yet)."""
     if full_ref.startswith(RESERVED_REF_PREFIXES):
         raise PermissionDenied(N_("%(ref)s is reserved by the forge."), ref=full_ref)
     if not full_ref.startswith("refs/heads/"):
@@ -150,6 +218,8 @@ def check_ref_update(
         raise PermissionDenied(N_("Branch %(branch)s is protected: it cannot be deleted."), branch=branch)
     if not may_push(session, actor, level, rule):
         raise PermissionDenied(N_("Branch %(branch)s is protected: you may not push to it."), branch=branch)
+    if pull_request_required(session, actor, level, rule, creating=creating, deleting=deleting):
+        raise PermissionDenied(N_("Changes to %(branch)s must go through a pull request."), branch=branch)
 
 
 # --- who may push, by name (for forms) ---------------------------------------------------------------------

@@ -86,7 +86,7 @@ def create_ref(
     """Create branch or tag ``name`` at ``from_rev`` and record it as a push event."""
     level = require_repo_access(session, actor, ref.repo, Access.WRITE)
     full = _full(kind, name)
-    check_ref_update(session, actor, ref, level, full, deleting=False)
+    check_ref_update(session, actor, ref, level, full, deleting=False, creating=True)
     git = open_git(repos_root, ref)
     sha = git.create_ref(full, from_rev or ref.repo.default_branch)
     record_push(session, ref.repo, actor.id, [RefUpdate(ZERO_SHA, sha, full)], source="web")

@@ -124,6 +124,16 @@ def combined_for(session: Session, repo_id: int, shas: Iterable[str]) -> dict[st
     return result
 
 
+def recent_contexts(session: Session, repo_id: int, limit: int = 20) -> list[str]:
+    """Status contexts reported on this repository's commits lately, newest first: what the protection form
+    offers for "required status checks" (a typo there would block every merge)."""
+    rows = session.exec(
+        select(CommitStatus.context).where(CommitStatus.repo_id == repo_id)
+        .order_by(col(CommitStatus.updated_at).desc()).limit(500)
+    )
+    return list(dict.fromkeys(rows))[:limit]
+
+
 def validate_post(state: str, context: str, description: str, target_url: str) -> dict[str, InvalidInput]:
     """Field -> the error of each problem of a posted status (empty when it is fine); the caller translates."""
     errors: dict[str, InvalidInput] = {}

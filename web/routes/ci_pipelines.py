@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ci import artifacts, environments, job_actions, jobstate, lifecycle, pipelines, test_reports
+from ci import artifacts, environments, job_actions, jobstate, lifecycle, merge_requests, pipelines, test_reports
 from ci import graph as ci_graph
 from ci import lint as ci_lint
 from ci.models import ACTIVE_STATES, CANCELED, FAILED, MANUAL, Job, Pipeline, Runner
@@ -90,6 +90,7 @@ async def pipelines_page(request: Request) -> Response:
             page=page,
             has_older=has_older,
             ref_filter=ref_filter,
+            pull_numbers=merge_requests.pull_numbers(session, rows),
         )
         return ctx
 
@@ -120,6 +121,7 @@ async def pipeline_page(request: Request) -> Response:
             can_cancel=any(j.status in (*ACTIVE_STATES, MANUAL) for j in latest),
             can_retry=any(j.status in (FAILED, CANCELED) for j in latest),
             pipeline_tab="jobs",
+            pull_numbers=merge_requests.pull_numbers(session, [pipeline]),
         )
         ctx.update(test_reports.pipeline_facts(session, pipeline))
         return ctx

@@ -18,12 +18,15 @@ from starlette.routing import BaseRoute, Route
 
 from forge.accounts import orgs, users
 from forge.accounts.models import AccountKind
-from forge.errors import ForgeError, NotFound
+from forge.errors import ForgeError, InvalidInput, NotFound
 from forge.i18n import N_
 from forge.permissions import Access
-from forge.repos import protection, refs
+from forge.pulls import models as pull_models
+from forge.pulls import settings as merge_settings
+from forge.repos import protection, refs, statuses
 from forge.repos import services as repos
 from forge.repos.services import RepoRef
+from web import pull_merge_view as merge_view
 from web.forms import checkbox, field, read_form, redirect
 from web.i18n import gettext
 from web.repo_context import header_context
@@ -244,7 +247,24 @@ def _rule_values(form: FormData) -> dict[str, Any]:
         "restrict_push": checkbox(form, "restrict_push"),
         "push_users": field(form, "push_users"),
         "push_teams": [str(t) for t in form.getlist("push_teams") if str(t).strip()],
+        "require_pull_request": checkbox(form, "require_pull_request"),
+        "required_approvals": field(form, "required_approvals") or "0",
+        "dismiss_stale_approvals": checkbox(form, "dismiss_stale_approvals"),
+        "required_contexts": "\n".join(_contexts(str(form.get("required_contexts") or ""))),
+        "require_up_to_date": checkbox(form, "require_up_to_date"),
     }
+
+
+def _contexts(text: str) -> list[str]:
+    """Status contexts typed one per line (blank lines and repeats dropped, order kept)."""
+    return list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def _approvals(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(N_("The number of required approvals must be a whole number.")) from None
 
 
 def _rule_ctx(session: Session, request: Request, rule_id: int | None) -> dict[str, Any]:
@@ -254,7 +274,8 @@ def _rule_ctx(session: Session, request: Request, rule_id: int | None) -> dict[s
         user_names, team_names = protection.allowance_names(session, rule)
         rules.append({"rule": rule, "users": user_names, "teams": team_names})
     teams = [t.name for t in orgs.list_teams(session, ref.owner)] if ref.owner.kind == AccountKind.ORG else []
-    ctx = _ctx(ref, level, repos.fork_source(session, ref), "branches", rules=rules, teams=teams)
+    ctx = _ctx(ref, level, repos.fork_source(session, ref), "branches", rules=rules, teams=teams,
+               recent_contexts=statuses.recent_contexts(session, ref.repo.id or 0))
     if rule_id is not None:
         rule = protection.get_rule(session, ref, rule_id)
         current = next(r for r in rules if r["rule"].id == rule.id)
@@ -266,6 +287,11 @@ def _rule_ctx(session: Session, request: Request, rule_id: int | None) -> dict[s
             "restrict_push": rule.restrict_push,
             "push_users": ", ".join(current["users"]),
             "push_teams": current["teams"],
+            "require_pull_request": rule.require_pull_request,
+            "required_approvals": str(rule.required_approvals),
+            "dismiss_stale_approvals": rule.dismiss_stale_approvals,
+            "required_contexts": "\n".join(rule.contexts),
+            "require_up_to_date": rule.require_up_to_date,
         }
     return ctx
 
@@ -309,6 +335,11 @@ async def save_rule(request: Request) -> Response:
             session, actor, ref, values["pattern"], allow_force_push=values["allow_force_push"],
             allow_deletion=values["allow_deletion"], restrict_push=values["restrict_push"],
             push_user_ids=user_ids, push_team_ids=team_ids, rule_id=rule_id,
+            require_pull_request=values["require_pull_request"],
+            required_approvals=_approvals(values["required_approvals"]),
+            dismiss_stale_approvals=values["dismiss_stale_approvals"],
+            required_contexts=_contexts(values["required_contexts"]),
+            require_up_to_date=values["require_up_to_date"],
         )
 
     try:
@@ -334,6 +365,55 @@ async def delete_rule(request: Request) -> Response:
     pattern = await run_db(request, work)
     return redirect(request, f"/{ref.full_name}/settings/branches",
                     N_("Protection rule for %(pattern)s deleted."), pattern=pattern)
+
+
+# --- merging (pull requests) ----------------------------------------------------------------------------------
+
+
+def _merging_values(form: FormData) -> dict[str, Any]:
+    values: dict[str, Any] = {f"allow_{s}": checkbox(form, f"allow_{s}") for s in pull_models.MERGE_STYLES}
+    values["default_style"] = field(form, "default_style")
+    values["delete_branch_on_merge"] = checkbox(form, "delete_branch_on_merge")
+    return values
+
+
+async def _merging_page(
+    request: Request, form: dict[str, Any] | None = None, error: ForgeError | None = None
+) -> Response:
+    def load(session: Session) -> dict[str, Any]:
+        ref, level = _lookup(session, request)
+        current = merge_settings.get_merge_settings(session, ref.repo.id or 0)
+        values = {f"allow_{s}": getattr(current, f"allow_{s}") for s in pull_models.MERGE_STYLES}
+        values.update(default_style=current.default_style, delete_branch_on_merge=current.delete_branch_on_merge)
+        return _ctx(ref, level, repos.fork_source(session, ref), "merging", form=values)
+
+    ctx = await run_db(request, load)
+    if form is not None:
+        ctx["form"] = form
+    ctx["error"] = error
+    ctx["styles"] = merge_view.style_choices()
+    return render(request, "repo/settings_merging.html", ctx, status=_form_status(error) if error else 200)
+
+
+async def merging_page(request: Request) -> Response:
+    return await _merging_page(request)
+
+
+async def save_merging(request: Request) -> Response:
+    form = await read_form(request)
+    ref, _, _ = await _load(request)
+    actor = require_user(request)
+    values = _merging_values(form)
+
+    def work(session: Session) -> None:
+        ref, _ = _lookup(session, request)
+        merge_settings.save_merge_settings(session, actor, ref, **values)
+
+    try:
+        await run_db(request, work)
+    except ForgeError as exc:
+        return await _merging_page(request, values, exc)
+    return redirect(request, f"/{ref.full_name}/settings/merging", N_("Merge settings saved."))
 
 
 # --- danger zone: transfer and delete -----------------------------------------------------------------------
@@ -406,6 +486,8 @@ routes: list[BaseRoute] = [
     Route(_S + "/branches/{rule_id:int}", rule_page, methods=["GET"]),
     Route(_S + "/branches/{rule_id:int}", save_rule, methods=["POST"]),
     Route(_S + "/branches/{rule_id:int}/delete", delete_rule, methods=["POST"]),
+    Route(_S + "/merging", merging_page, methods=["GET"], name="repo_merging"),
+    Route(_S + "/merging", save_merging, methods=["POST"]),
     Route(_S + "/danger", danger_page, methods=["GET"], name="repo_danger"),
     Route(_S + "/transfer", transfer, methods=["POST"]),
     Route(_S + "/delete", delete, methods=["POST"]),
