@@ -85,6 +85,25 @@ class Settings(BaseSettings):
     smtp_user: str = Field(default="", description="SMTP user name; empty signs in as no one.")
     smtp_password: str = Field(default="", description="SMTP password.")
     mail_from: str = Field(default="", description="From address of the forge's mail, e.g. Forge <forge@example.com>.")
+    # The REST API (/api/v1). Limits are per hour, per token or signed-in user, else per client address; each
+    # worker process counts on its own (see the administrator's guide, "REST API").
+    api_rate_limit: int = Field(
+        default=5000, ge=0, description="API requests per hour for each access token or signed-in user; 0: no limit."
+    )
+    api_anonymous_rate_limit: int = Field(
+        default=600, ge=0, description="API requests per hour for each client address without credentials; 0: no limit."
+    )
+    # Webhooks. Receivers on loopback or private networks are refused unless listed here (server-side request
+    # forgery: a hook must not become a way to reach the forge's own network).
+    webhook_allowed_hosts: str = Field(
+        default="external",
+        description="Where webhooks may deliver, comma-separated: external, loopback, private, *, a host name or a "
+        "CIDR such as 10.1.0.0/16.",
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds to wait for a webhook receiver.")
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=20, description="Attempts per webhook delivery before it is marked failed."
+    )
 
     @classmethod
     def settings_customise_sources(

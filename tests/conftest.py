@@ -62,26 +62,39 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    home = tmp_path_factory.mktemp("forge-home")
-    db_url = os.environ.get("FORGE_TEST_DATABASE_URL", "")
-    _reset_database(db_url)
+def start_live_server(home: Path, **overrides: object) -> LiveServer:
+    """A started server on a free loopback port using the test database (already reset by ``server``).
+
+    Tests that need other settings (tiny API rate limits, say) start a second one with ``overrides``; it shares the
+    database, so what the first server's fixtures created is there too."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    settings = Settings(
-        home=home,
-        database_url=db_url,
-        host="127.0.0.1",
-        port=port,
-        base_url=f"http://127.0.0.1:{port}",
-        secret_key="test-secret-key",
-        default_locale="en",
-    )
-    live = LiveServer(settings, sock)
+    values: dict[str, object] = {
+        "home": home,
+        "database_url": os.environ.get("FORGE_TEST_DATABASE_URL", ""),
+        "host": "127.0.0.1",
+        "port": port,
+        "base_url": f"http://127.0.0.1:{port}",
+        "secret_key": "test-secret-key",
+        "default_locale": "en",
+        # Webhook tests deliver to receivers on loopback (private ranges stay refused, as by default).
+        "webhook_allowed_hosts": "external,loopback",
+        # The suite and the schemathesis run make many API calls from one address; the limit is tested apart.
+        "api_rate_limit": 0,
+        "api_anonymous_rate_limit": 0,
+        **overrides,
+    }
+    live = LiveServer(Settings(**values), sock)  # type: ignore[arg-type]
     live.start()
+    return live
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    _reset_database(os.environ.get("FORGE_TEST_DATABASE_URL", ""))
+    live = start_live_server(tmp_path_factory.mktemp("forge-home"))
     yield live
     live.stop()
 

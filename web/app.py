@@ -1,4 +1,4 @@
-"""The ASGI application: web UI, git smart HTTP and (later) the API, in one Starlette app."""
+"""The ASGI application: web UI, git smart HTTP and the REST API (a FastAPI app mounted at /api/v1), in one app."""
 
 from __future__ import annotations
 
@@ -24,9 +24,11 @@ from forge.bootstrap import prepare
 from forge.errors import AuthenticationRequired, ForgeError
 from forge.settings import Settings
 from web import i18n
+from web.api.app import PREFIX as API_PREFIX
+from web.api.app import build_api
 from web.auth import AuthMiddleware
 from web.git_http import GitHttpApp, match_git_path
-from web.routes import ROUTES
+from web.routes import API_ROUTES_FIRST, ROUTES
 from web.state import AppState
 from web.templating import render
 
@@ -132,6 +134,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     routes: list[BaseRoute] = [
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         Route("/healthz", lambda r: PlainTextResponse("ok"), name="healthz"),
+        *API_ROUTES_FIRST,
+        # The REST API: its own FastAPI app (validation, OpenAPI document, error shape, rate limits, ETags).
+        Mount(API_PREFIX, app=build_api(state), name="api"),
         *ROUTES,
     ]
     app = Starlette(

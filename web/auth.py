@@ -38,6 +38,8 @@ RUNNER_API_PREFIX = "/api/v1/runners/"
 class Identity:
     user: Account | None = None
     token_scopes: frozenset[str] | None = None
+    # The access token used, if any (the API's rate limit counts per token).
+    token_id: int | None = None
     session_id: int | None = None
     # Set when credentials were given but were wrong, so git/API answer 401 rather than treat it as anonymous.
     bad_credentials: bool = False
@@ -95,7 +97,7 @@ def resolve_identity(
                 if found is None:
                     return Identity(bad_credentials=True)
                 token, user = found
-                return Identity(user=user, token_scopes=tokens.expand_scopes(token.scopes))
+                return Identity(user=user, token_scopes=tokens.expand_scopes(token.scopes), token_id=token.id)
             return Identity(bad_credentials=True)
         if cookie:
             found_session = web_sessions.lookup_session(session, cookie, days=settings.session_days)

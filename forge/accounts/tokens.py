@@ -15,11 +15,17 @@ from forge.i18n import N_
 
 TOKEN_PREFIX = "forge_"
 
-# Scope -> description. ``write:x`` implies ``read:x``; ``admin`` is site administration.
+# Scope -> description. ``write:x`` implies ``read:x``; ``admin`` is site administration. Repository scopes cover
+# code, CI and settings; issue scopes cover issues and pull requests (their conversation, review and merge button),
+# so a bot that triages issues needs no access to the code.
 SCOPES: dict[str, str] = {
     "read:repo": N_("Clone and read repositories you can see"),
     "write:repo": N_("Push to repositories you can write to"),
     "admin:repo": N_("Manage repository settings, collaborators and protection"),
+    "read:issue": N_("Read issues, pull requests, comments, labels and milestones"),
+    "write:issue": N_("Open, edit and comment on issues and pull requests, and review pull requests"),
+    "read:notification": N_("Read your notifications"),
+    "write:notification": N_("Mark your notifications read"),
     "read:user": N_("Read your profile"),
     "write:user": N_("Change your profile and settings"),
     "read:org": N_("Read organisations and teams"),
@@ -33,6 +39,8 @@ DEFAULT_EXPIRY_DAYS = 30
 _IMPLIES = {
     "write:repo": {"read:repo"},
     "admin:repo": {"read:repo", "write:repo"},
+    "write:issue": {"read:issue"},
+    "write:notification": {"read:notification"},
     "write:user": {"read:user"},
     "admin:org": {"read:org"},
 }

@@ -7,7 +7,6 @@ from starlette.routing import BaseRoute
 from web.routes import (
     accounts,
     admin,
-    api,
     ci_api,
     ci_artifacts,
     ci_environments,
@@ -42,15 +41,21 @@ from web.routes import (
     user_settings,
 )
 
+# Starlette routes under /api/v1 that are not part of the REST API (the runner protocol, the GitLab-compatible
+# trigger and status endpoints): matched before the API's mount, which takes everything else under /api/v1.
+API_ROUTES_FIRST: list[BaseRoute] = [
+    *ci_api.routes,
+    *ci_runner_api.routes,
+    *ci_runner_files.routes,
+    *ci_schedules.api_routes,
+    *ci_tests.api_routes,
+]
+
 ROUTES: list[BaseRoute] = [
     *home.routes,
     *accounts.routes,
     *user_settings.routes,
     *admin.routes,
-    *api.routes,
-    *ci_api.routes,
-    *ci_runner_api.routes,
-    *ci_runner_files.routes,
     *orgs.routes,
     *ci_runners.routes,
     *notifications.routes,

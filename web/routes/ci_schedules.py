@@ -377,9 +377,13 @@ async def trigger_pipeline(request: Request) -> Response:
 _R = "/{owner}/{repo}/-/pipeline_schedules"
 _T = "/{owner}/{repo}/settings/ci/triggers"
 
-routes: list[BaseRoute] = [
+# Under /api/v1 but outside the REST API (GitLab's trigger-token form); web.routes matches it before the API mount.
+api_routes: list[BaseRoute] = [
     Route("/api/v1/repos/{owner}/{repo}/trigger/pipeline", trigger_pipeline, methods=["POST"],
           name="api_trigger_pipeline"),
+]
+
+routes: list[BaseRoute] = [
     Route(_R, schedules_page, methods=["GET"], name="ci_schedules"),
     Route(_R, create, methods=["POST"], name="ci_schedule_create"),
     Route(_R + "/new", new_form, methods=["GET"], name="ci_schedule_new"),

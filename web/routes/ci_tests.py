@@ -207,6 +207,10 @@ routes: list[BaseRoute] = [
     Route(_R + "/pipelines/{id:int}/tests", pipeline_tests, methods=["GET"], name="ci_pipeline_tests"),
     Route(_R + "/graphs/coverage", coverage_graph, methods=["GET"], name="ci_coverage_graph"),
     Route(_R + "/graphs/coverage.csv", coverage_csv, methods=["GET"], name="ci_coverage_csv"),
+]
+
+# Under /api/v1 (GitLab-compatible test report JSON); web.routes matches them before the API mount.
+api_routes: list[BaseRoute] = [
     Route("/api/v1/repos/{owner}/{repo}/pipelines/{id:int}/test_report", _api_report(True), methods=["GET"],
           name="api_pipeline_test_report"),
     Route("/api/v1/repos/{owner}/{repo}/pipelines/{id:int}/test_report_summary", _api_report(False),

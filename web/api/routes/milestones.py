@@ -1,0 +1,7 @@
+"""API: milestones (filled in by its owner; see docs/api.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
