@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from ci import environments, lifecycle, test_reports
+from ci import environments, lifecycle, test_reports, webhook_events
 from ci.models import Job
 
 
 def job_started(session: Session, job: Job) -> None:
     """A runner has just claimed ``job`` (it is ``running``)."""
     environments.on_job_started(session, job)
+    webhook_events.job_changed(session, job)
 
 
 def job_finished(session: Session, job: Job) -> None:
@@ -23,3 +24,4 @@ def job_finished(session: Session, job: Job) -> None:
     test_reports.on_job_finished(session, job)
     environments.on_job_finished(session, job)
     lifecycle.on_job_finished(session, job)
+    webhook_events.job_changed(session, job)

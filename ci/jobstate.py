@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from ci import resource_groups, statuses
+from ci import resource_groups, statuses, webhook_events
 from ci.config.spec import PlannedJob
 from ci.models import (
     ACTIVE_STATES,
@@ -197,7 +197,7 @@ def advance(session: Session, pipeline: Pipeline) -> Pipeline:
             moved = True
     status = pipeline_status(jobs)
     started = [j.started_at for j in all_jobs if j.started_at is not None]
-    changed = status != pipeline.status
+    changed, previous = status != pipeline.status, pipeline.status
     pipeline.status = status
     pipeline.started_at = min(started) if started else None
     if status in FINAL_PIPELINE_STATES:
@@ -209,6 +209,7 @@ def advance(session: Session, pipeline: Pipeline) -> Pipeline:
     session.flush()
     if changed:
         sync_commit_status(session, pipeline)
+        webhook_events.pipeline_changed(session, pipeline, previous)
     return pipeline
 
 

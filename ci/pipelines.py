@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from ci import config as ci_config
-from ci import lifecycle, variables
-from ci.config.spec import Artifacts, Cache, ConfigError, ConfigErrors, Environment, PlannedJob, Service
-from ci.job_payload import DEFAULT_GIT_DEPTH, DEFAULT_TIMEOUT
+from ci import lifecycle, variables, webhook_events
+from ci.config.spec import ConfigError, ConfigErrors
+from ci.job_spec import stored_spec
 from ci.jobstate import advance, latest_attempts, new_job_row, sync_commit_status
 from ci.models import (
     CONFIG_ERROR,
@@ -262,6 +263,7 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
         session.add(pipeline)
         session.flush()
         sync_commit_status(session, pipeline)
+        webhook_events.pipeline_changed(session, pipeline, CREATED)
         return Outcome(pipeline)
     assert planned is not None
     session.add(pipeline)
@@ -272,7 +274,7 @@ def create_pipeline(session: Session, settings: Settings, git: GitRepo, trigger:
     session.flush()
     project_path = trigger.ref.full_name
     for job, p in zip(jobs, planned.jobs, strict=True):
-        job.spec = _spec(p, job, pipeline, server_url, project_path, predefined, trigger.variables)
+        job.spec = stored_spec(p, job, pipeline, server_url, project_path, predefined, trigger.variables)
         if not trigger.trusted:
             job.spec.update(environment=None, resource_group=None)
         # The columns the lifecycle and environments read without opening the spec (docs/ci.md, "Delivery").
@@ -305,98 +307,6 @@ def _pipeline_row(trigger: Trigger, commit: CommitInfo, config_path: str) -> Pip
         variables=dict(trigger.variables) or None,
         commit_title=commit.summary[:255],
     )
-
-
-def _spec(p: PlannedJob, job: Job, pipeline: Pipeline, server_url: str, project_path: str,
-          predefined: dict[str, str], run_variables: dict[str, str]) -> dict[str, Any]:
-    """The job payload's stored part (docs/ci.md, "Stored job spec"); the dispatcher adds the rest."""
-    assert job.id is not None and pipeline.id is not None
-    job_level = variables.job_variables(server_url, project_path, pipeline.id, job.id, job.name, job.stage)
-    # The pipeline's own variables win over the file's, as they did when its rules were evaluated.
-    known = {**p.variables, **predefined, **job_level, **run_variables}
-    final = ci_config.finalize(p, known)
-    environment_vars = variables.environment_variables(final.environment)
-    image = None
-    if p.image is not None:
-        image = {"name": p.image.name,
-                 "entrypoint": list(p.image.entrypoint) if p.image.entrypoint is not None else None}
-    return {
-        "image": image,
-        "before_script": list(p.before_script),
-        "script": list(p.script),
-        "after_script": list(p.after_script),
-        "variables": variables.variable_list(p.variables, predefined, job_level, environment_vars, run_variables),
-        "timeout": p.timeout_seconds or DEFAULT_TIMEOUT,
-        # The clone URL, sha and ref come from the pipeline and repository when the job is handed out, so a
-        # repository renamed meanwhile is still found.
-        "git_depth": DEFAULT_GIT_DEPTH,
-        # CI delivery (the contract of docs/ci.md, "Job spec"): always present, names expanded.
-        "services": [_service_spec(s, known) for s in final.services],
-        "artifacts": _artifacts_spec(final.artifacts),
-        "cache": [_cache_spec(c) for c in final.cache],
-        "artifact_sources": list(final.artifact_sources),
-        "coverage": final.coverage,
-        "retry": {"max": final.retry.max, "when": list(final.retry.when), "exit_codes": list(final.retry.exit_codes)},
-        # allow_failure: {exit_codes}: a failure with one of these codes counts as allowed (ci.lifecycle).
-        "allow_failure_exit_codes": list(final.allow_failure_exit_codes),
-        "environment": _environment_spec(final.environment),
-        "start_in": final.start_in,
-        "parallel": {"index": final.parallel[0], "total": final.parallel[1]} if final.parallel else None,
-        "interruptible": final.interruptible,
-        "resource_group": final.resource_group,
-        "manual_confirmation": final.manual_confirmation,
-    }
-
-
-def _service_spec(service: Service, known: dict[str, str]) -> dict[str, Any]:
-    return {
-        "name": service.name,
-        "alias": list(service.alias),
-        "command": list(service.command) if service.command is not None else None,
-        "entrypoint": list(service.entrypoint) if service.entrypoint is not None else None,
-        "variables": [{"key": k, "value": ci_config.substitute(v, known)} for k, v in service.variables.items()],
-    }
-
-
-def _artifacts_spec(artifacts: Artifacts | None) -> dict[str, Any] | None:
-    if artifacts is None:
-        return None
-    return {
-        "name": artifacts.name,
-        "paths": list(artifacts.paths),
-        "exclude": list(artifacts.exclude),
-        "untracked": artifacts.untracked,
-        "when": artifacts.when,
-        # "never" keeps them (GitLab); None leaves it to the instance default (FORGE_CI_ARTIFACTS_EXPIRE_DAYS).
-        "expire_in": "never" if artifacts.expire_never else artifacts.expire_in,
-        "expose_as": artifacts.expose_as,
-        "reports": {"junit": list(artifacts.junit)},
-    }
-
-
-def _cache_spec(cache: Cache) -> dict[str, Any]:
-    return {
-        "key": cache.key or "default",
-        "paths": list(cache.paths),
-        "untracked": cache.untracked,
-        "policy": cache.policy,
-        "when": cache.when,
-        "fallback_keys": list(cache.fallback_keys),
-        "unprotect": cache.unprotect,
-    }
-
-
-def _environment_spec(environment: Environment | None) -> dict[str, Any] | None:
-    if environment is None:
-        return None
-    return {
-        "name": environment.name,
-        "url": environment.url,
-        "action": environment.action,
-        "on_stop": environment.on_stop,
-        "deployment_tier": environment.deployment_tier,
-        "auto_stop_in": environment.auto_stop_in,
-    }
 
 
 def parse_run_variables(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -484,6 +394,19 @@ def list_pipelines(session: Session, repo_id: int, page: int, per_page: int,
     rows = list(session.exec(stmt.order_by(col(Pipeline.id).desc()).offset((page - 1) * per_page)
                              .limit(per_page + 1)))
     return rows[:per_page], len(rows) > per_page
+
+
+def filter_pipelines(session: Session, repo_id: int, offset: int, limit: int, *, ref: str = "", status: str = "",
+                     source: str = "") -> tuple[list[Pipeline], int]:
+    """A slice of a repository's pipelines, newest first, filtered by ref, status and source ("" for any), with
+    how many match in all (the REST API's paged list)."""
+    stmt = select(Pipeline).where(Pipeline.repo_id == repo_id)
+    for column, value in ((Pipeline.ref, ref), (Pipeline.status, status), (Pipeline.source, source)):
+        if value:
+            stmt = stmt.where(column == value)
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(stmt.order_by(col(Pipeline.id).desc()).offset(offset).limit(limit))
+    return list(rows), int(total)
 
 
 def pipelines_for_sha(session: Session, repo_id: int, sha: str, limit: int = 10) -> list[Pipeline]:

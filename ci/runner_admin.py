@@ -124,6 +124,11 @@ def get_runner(session: Session, actor: Account | None, scope: Scope | None, run
     return runner
 
 
+def runner_view(session: Session, actor: Account | None, scope: Scope | None, runner_id: int) -> RunnerView:
+    """One runner with its online state, as the lists show it."""
+    return _views(session, [get_runner(session, actor, scope, runner_id)])[0]
+
+
 def set_active(session: Session, actor: Account | None, scope: Scope | None, runner_id: int,
                active: bool) -> Runner:
     """Pause (no new jobs; running ones finish) or resume a runner."""

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 Task = Callable[[Engine, Settings], None]
 
 # The core's modules with periodic tasks.
-TASK_MODULES = ("forge.push_processing", "forge.mail.outbox", "forge.pulls.auto_merge")
+TASK_MODULES = ("forge.push_processing", "forge.mail.outbox", "forge.pulls.auto_merge", "forge.webhooks.delivery",
+                "forge.webhooks.fanout")
 
 
 @dataclass(frozen=True)

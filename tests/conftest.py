@@ -65,8 +65,9 @@ class LiveServer:
 def start_live_server(home: Path, **overrides: object) -> LiveServer:
     """A started server on a free loopback port using the test database (already reset by ``server``).
 
-    Tests that need other settings (tiny API rate limits, say) start a second one with ``overrides``; it shares the
-    database, so what the first server's fixtures created is there too."""
+    Tests that need other settings (tiny API rate limits, say) start a second one with ``overrides``, passing
+    ``database_url=server.settings.effective_database_url`` so it shares the first server's database (what the
+    ``factory`` created is there too)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -23,6 +23,8 @@ from forge import background
 from forge.bootstrap import prepare
 from forge.errors import AuthenticationRequired, ForgeError
 from forge.settings import Settings
+from forge.webhooks import delivery as webhook_delivery
+from forge.webhooks import fanout as webhook_fanout
 from web import i18n
 from web.api.app import PREFIX as API_PREFIX
 from web.api.app import build_api
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     secret_box.install(engine, settings.resolved_secret_key())
     # Activity recorded by any request is fanned out to notifications right after its transaction commits.
     fanout.install_kick_after_commit(engine, settings)
+    webhook_delivery.install(engine, settings)  # queued webhook deliveries are sent right after the commit
+    webhook_fanout.install_kick_after_commit(engine, settings)  # pushes and activity become deliveries at once
     state = AppState(settings=settings, engine=engine)
 
     @asynccontextmanager
@@ -129,6 +133,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             # Wait for a sweep caught mid-query (off the event loop), so the engine is not disposed under it.
             await anyio.to_thread.run_sync(lambda: scheduler.shutdown(wait=True))
             fanout.uninstall_kick_after_commit(engine)
+            webhook_fanout.uninstall_kick_after_commit(engine)
+            webhook_delivery.uninstall(engine)
             engine.dispose()
 
     routes: list[BaseRoute] = [

@@ -13,8 +13,8 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 
 from forge.git import history
+from forge.git.diffs import CommitDiff
 from forge.git.diffview import split_rows
-from forge.git.history import CommitDiff
 
 
 @dataclass(frozen=True)

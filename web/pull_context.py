@@ -13,13 +13,11 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
+from forge.accounts import users
 from forge.accounts.models import Account
-from forge.accounts.users import find_account
-from forge.errors import ForgeError, InvalidInput
-from forge.git.history import History
-from forge.i18n import N_
+from forge.errors import ForgeError
 from forge.permissions import Access
-from forge.pulls import review_comments
+from forge.pulls import diffmap, review_comments
 from forge.pulls import services as pulls
 from forge.pulls.models import PullRequest
 from forge.repos import services as repos
@@ -63,11 +61,7 @@ def pull_base_context(session: Session, request: Request, tab: str) -> dict[str,
 
 def commit_count(request: Request, ref: RepoRef, pull: PullRequest) -> int:
     """How many commits the pull request brings (from the merge base it had, so a merged one keeps its count)."""
-    since = pull.merge_base or pull.base_sha
-    if not pull.head_sha or not since:
-        return 0
-    history = History(repos.open_git(settings_of(request).repos_dir, ref))
-    return history.commits_between(since, pull.head_sha, 0)[1]
+    return diffmap.pull_commits(repos.open_git(settings_of(request).repos_dir, ref), pull, 0)[1]
 
 
 def head_text(ref: RepoRef, head: RepoRef | None, pull: PullRequest) -> str:
@@ -96,12 +90,5 @@ def int_ids(values: list[Any]) -> list[int]:
 
 
 def user_ids_named(session: Session, names: str) -> list[int]:
-    """Account ids for a comma or space separated list of user names; InvalidInput naming an unknown one."""
-    ids: list[int] = []
-    for name in names.replace(",", " ").split():
-        account = find_account(session, name.lstrip("@"))
-        if account is None or account.is_org:
-            raise InvalidInput(N_("There is no user called “%(name)s”."), name=name)
-        assert account.id is not None
-        ids.append(account.id)
-    return ids
+    """Account ids for a form's comma or space separated list of user names; InvalidInput naming an unknown one."""
+    return users.user_ids_named(session, names.replace(",", " ").split())

@@ -75,7 +75,7 @@ class ThreadView:
 
     thread: review_comments.Thread
     comments: list[CommentView]
-    hunk: list[Any]  # the lines it was written on (forge.git.history.DiffLine)
+    hunk: list[Any]  # the lines it was written on (forge.git.diffs.DiffLine)
     can_resolve: bool
     can_apply: bool
     resolved_by: Account | None

@@ -32,3 +32,16 @@ def repo_page_context(session: Session, request: Request, tab: str, needed: Acce
     p = request.path_params
     ref, level = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"], needed)
     return header_context(ref, level, repos.fork_source(session, ref), tab)
+
+
+def repo_settings_context(session: Session, request: Request, section: str) -> tuple[RepoRef, dict[str, Any]]:
+    """Look up ``/{owner}/{repo}`` for one of its settings pages (repository administrators only; NotFound or
+    PermissionDenied otherwise) and build what the settings layout needs, with ``section`` marked active."""
+    p = request.path_params
+    ref, level = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"], Access.ADMIN)
+    return ref, {
+        **header_context(ref, level, repos.fork_source(session, ref), "settings"),
+        "is_owner": level >= Access.OWNER,
+        "section": section,
+        "base": f"/{ref.full_name}/settings",
+    }

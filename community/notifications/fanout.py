@@ -15,14 +15,10 @@ on a background thread so the response never waits for it.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from community.notifications import mail as notification_mail
@@ -52,6 +48,7 @@ from forge.background import periodic
 from forge.db.engine import session_scope
 from forge.db.models_base import utcnow
 from forge.issues.models import Issue
+from forge.kicker import KickAfterCommit, Kicker
 from forge.mail import outbox
 from forge.repos.services import RepoRef, get_repo_by_id
 from forge.settings import Settings
@@ -192,81 +189,26 @@ def sweep(engine: Engine, settings: Settings) -> None:
     process_pending(engine, settings)
 
 
-# --- kick: right after a request ------------------------------------------------------------------------------
-
-_kick_lock = threading.Lock()
-_kick_running: dict[int, bool] = {}  # per engine: a kick thread is running
-_kick_again: dict[int, bool] = {}  # per engine: another kick came in while it ran
+# --- kick: right after a request, and after every commit that recorded activity -------------------------------
 
 
-def kick(engine: Engine, settings: Settings) -> None:
-    """Fan out pending activity and send due mail on a background thread, now (the request that recorded the
-    activity does not wait). Kicks that arrive while one runs make it run once more rather than start threads."""
-    key = id(engine)
-    with _kick_lock:
-        if _kick_running.get(key):
-            _kick_again[key] = True
-            return
-        _kick_running[key] = True
-        _kick_again[key] = False
-    thread = threading.Thread(target=_kick_loop, args=(engine, settings), name="forge-notify-kick", daemon=True)
-    thread.start()
+def _fan_out_and_send(engine: Engine, settings: Settings) -> None:
+    process_pending(engine, settings)
+    outbox.deliver_due(engine, settings)
 
 
-def _kick_loop(engine: Engine, settings: Settings) -> None:
-    key = id(engine)
-    try:
-        while True:
-            try:
-                process_pending(engine, settings)
-                outbox.deliver_due(engine, settings)
-            except Exception:  # the sweep tries again in a few seconds
-                log.exception("notification kick failed")
-            with _kick_lock:
-                if not _kick_again.get(key):
-                    _kick_running[key] = False
-                    return
-                _kick_again[key] = False
-    except BaseException:
-        with _kick_lock:
-            _kick_running[key] = False
-        raise
-
-
-# --- kicking automatically after a commit that recorded activity ----------------------------------------------
-
-_installed: dict[int, tuple[Engine, Settings]] = {}  # engine id -> (engine, settings) to kick after commits
-_PENDING_KEY = "forge_notify_pending"
+# Fan out pending activity and send due mail on a background thread, now (the request that recorded the activity
+# does not wait); kicks that arrive while one runs make it run once more rather than start threads.
+_kicker = Kicker("forge-notify-kick", _fan_out_and_send, log)
+_after_commit = KickAfterCommit(_kicker, (Activity,))
+kick = _kicker.kick
 
 
 def install_kick_after_commit(engine: Engine, settings: Settings) -> None:
     """Make every transaction on ``engine`` that records an ``activity`` row ``kick`` the fan-out once it has
     committed, so no handler has to remember to. (The application calls this once at start-up.)"""
-    _installed[id(engine)] = (engine, settings)
-    if not event.contains(OrmSession, "before_flush", _note_activity):
-        event.listen(OrmSession, "before_flush", _note_activity)
-        event.listen(OrmSession, "after_commit", _kick_if_noted)
-        event.listen(OrmSession, "after_soft_rollback", _forget)
+    _after_commit.install(engine, settings)
 
 
 def uninstall_kick_after_commit(engine: Engine) -> None:
-    _installed.pop(id(engine), None)
-
-
-def _note_activity(session: OrmSession, _context: Any, _instances: Any) -> None:
-    if any(isinstance(obj, Activity) for obj in session.new):
-        session.info[_PENDING_KEY] = True
-
-
-def _kick_if_noted(session: OrmSession) -> None:
-    if not session.info.pop(_PENDING_KEY, False):
-        return
-    bind = session.get_bind()
-    target = _installed.get(id(bind)) if isinstance(bind, Engine) else None
-    if target is not None:
-        kick(*target)
-
-
-def _forget(session: OrmSession, _previous: Any) -> None:
-    if not session.in_transaction():
-        session.info.pop(_PENDING_KEY, None)
+    _after_commit.uninstall(engine)

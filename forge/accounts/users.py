@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from sqlmodel import Session, col, func, select
@@ -36,6 +37,19 @@ def get_account(session: Session, name: str) -> Account:
 
 def find_account(session: Session, name: str) -> Account | None:
     return session.exec(select(Account).where(Account.lower_name == name.lower())).first()
+
+
+def user_ids_named(session: Session, names: Iterable[str]) -> list[int]:
+    """Account ids of the users called ``names`` (a leading ``@`` allowed; each once, in order), for the
+    assignee and reviewer pickers of the pages and the API; InvalidInput naming the first that is not a user."""
+    ids: dict[int, None] = {}
+    for name in names:
+        account = find_account(session, name.lstrip("@"))
+        if account is None or account.is_org:
+            raise InvalidInput(N_("There is no user called “%(name)s”."), name=name)
+        assert account.id is not None
+        ids[account.id] = None
+    return list(ids)
 
 
 def get_user(session: Session, name: str) -> Account:

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 
 from forge.errors import InvalidInput, NotFound
-from forge.git.history import CommitDiff, History
+from forge.git.diffs import CommitDiff
+from forge.git.history import History
 from forge.git.repository import CommitInfo, GitRepo, commit_info
 from forge.i18n import N_
 

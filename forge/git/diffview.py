@@ -1,4 +1,4 @@
-"""The side-by-side ("split") layout of a diff, built from the unified hunks of forge.git.history.
+"""The side-by-side ("split") layout of a diff, built from the unified hunks of forge.git.diffs.
 
 Within each change block (a run of deleted lines followed by added lines) the n-th deletion is shown beside the
 n-th addition, as GitHub does, so a changed line sits next to its new version; the longer side continues against
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import zip_longest
 
-from forge.git.history import DiffHunk, DiffLine
+from forge.git.diffs import DiffHunk, DiffLine
 
 
 @dataclass(frozen=True)

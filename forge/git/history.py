@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import islice
 
 import pygit2
@@ -18,6 +19,7 @@ import pygit2
 from forge.errors import NotFound
 from forge.git import trees
 from forge.git.cache import objects
+from forge.git.diffs import CommitDiff, FileDiff, delta_path, file_diff, whitespace_only
 from forge.git.repository import CommitInfo, GitRepo, commit_info
 from forge.i18n import N_
 
@@ -35,16 +37,6 @@ DATE_SLOP = 86_400  # clock skew allowed between a commit and a ref tip that con
 MAX_WALK = 200_000
 
 _SHA_RE = re.compile(r"^[0-9a-fA-F]{4,40}$")
-
-_STATUS = {
-    "A": "added",
-    "D": "deleted",
-    "M": "modified",
-    "R": "renamed",
-    "C": "copied",
-    "T": "typechange",
-}
-
 
 @dataclass(frozen=True)
 class ResolvedRef:
@@ -69,57 +61,6 @@ class HistoryPage:
     @property
     def has_newer(self) -> bool:
         return self.page > 1
-
-
-@dataclass(frozen=True)
-class DiffLine:
-    kind: str  # "context", "add", "del" or "nonewline" (git's "\ No newline at end of file" marker)
-    old_no: int | None
-    new_no: int | None
-    text: str
-
-
-@dataclass(frozen=True)
-class DiffHunk:
-    header: str
-    lines: list[DiffLine]
-
-
-@dataclass(frozen=True)
-class FileDiff:
-    status: str  # added, modified, deleted, renamed, copied, typechange
-    old_path: str
-    new_path: str
-    additions: int
-    deletions: int
-    binary: bool
-    similarity: int
-    hunks: list[DiffHunk] = field(default_factory=list)
-    # "" when the patch is shown; "large" when this file alone is too big; "budget" when the page's line budget
-    # ran out before it.
-    collapsed: str = ""
-
-    @property
-    def path(self) -> str:
-        return self.new_path or self.old_path
-
-
-@dataclass(frozen=True)
-class CommitDiff:
-    files: list[FileDiff]
-    files_changed: int  # all changed files, including those past MAX_FILES
-    additions: int
-    deletions: int
-    truncated: bool  # some files or lines were left out
-    old_sha: str | None = None  # the commit diffed from; None for the empty tree (a root commit)
-    new_sha: str = ""
-    single: str = ""  # the one path shown when the diff was limited to a single file
-    counted_files: int | None = None  # files whose lines the totals count; fewer than files_changed on huge diffs
-    omitted: list[str] = field(default_factory=list)  # paths of changed files not shown (at most MAX_OMITTED_PATHS)
-
-    @property
-    def partial_totals(self) -> bool:
-        return self.counted_files is not None and self.counted_files < self.files_changed
 
 
 @dataclass(frozen=True)
@@ -215,12 +156,13 @@ class History:
         return all(self._entry_id(p, path) != mine for p in parents)
 
     def log(self, start_sha: str, *, path: str = "", page: int = 1, per_page: int = PAGE_SIZE,
-            follow: bool = False) -> HistoryPage:
+            follow: bool = False, since: datetime | None = None, until: datetime | None = None) -> HistoryPage:
         """One page of history from ``start_sha``, newest first, optionally only commits that changed ``path``.
 
         With ``follow`` (``path`` is a file) the walk continues under the file's old name where a commit renamed
         it, as ``git log --follow`` does. Walks only as far as the requested page plus one commit, so no count of
-        the whole history is needed; later pages walk again from the start, which keeps the result identical."""
+        the whole history is needed; later pages walk again from the start, which keeps the result identical.
+        ``since`` and ``until`` (aware datetimes) keep only commits committed in that period, like git log's."""
         page = max(page, 1)
         skip = (page - 1) * per_page
         commits: list[CommitInfo] = []
@@ -234,6 +176,8 @@ class History:
             if walked >= MAX_WALK:
                 break
             if path and not self._touches(commit, path):
+                continue
+            if (since and commit.commit_time < since.timestamp()) or (until and commit.commit_time > until.timestamp()):
                 continue
             listed = not skip
             if skip:
@@ -323,7 +267,7 @@ class History:
                 truncated, end = True, index
                 break
             patch = diff[index]
-            if patch is None or _whitespace_only(patch, ignore_whitespace):
+            if patch is None or whitespace_only(patch, ignore_whitespace):
                 # Only whitespace changed: with ?w=1 the file has nothing to show, like ``git diff -w``.
                 skipped += 1
                 continue
@@ -333,9 +277,9 @@ class History:
                 _, added, removed = patch.line_stats
                 additions, deletions = additions + added, deletions + removed
                 if len(omitted) < MAX_OMITTED_PATHS:
-                    omitted.append(_delta_path(patch.delta))
+                    omitted.append(delta_path(patch.delta))
                 continue
-            file, size = _file_diff(patch, MAX_FILE_LINES, budget)
+            file, size = file_diff(patch, MAX_FILE_LINES, budget)
             additions, deletions = additions + file.additions, deletions + file.deletions
             if file.collapsed == "budget":
                 truncated = True
@@ -344,7 +288,7 @@ class History:
             files.append(file)
         # Past the counted files only the names are read: deltas come without diffing any content.
         for delta in islice(diff.deltas, end, end + MAX_OMITTED_PATHS - len(omitted)):
-            omitted.append(_delta_path(delta))
+            omitted.append(delta_path(delta))
         changed = len(diff) - skipped
         return CommitDiff(files, changed, additions, deletions, truncated, old_id, new_id,
                           counted_files=counted, omitted=omitted)
@@ -358,9 +302,9 @@ class History:
                 if delta.new_file.path == path:
                     break
         patch = diff[found] if found is not None else None
-        if patch is None or _whitespace_only(patch, ignore_whitespace):
+        if patch is None or whitespace_only(patch, ignore_whitespace):
             raise NotFound(N_("“%(path)s” is not among the changed files."), path=path)
-        return _file_diff(patch, MAX_SINGLE_FILE_LINES, MAX_SINGLE_FILE_LINES)[0]
+        return file_diff(patch, MAX_SINGLE_FILE_LINES, MAX_SINGLE_FILE_LINES)[0]
 
     def _commit_by_id(self, sha: str) -> pygit2.Commit:
         commit = self.find_commit_obj(sha)
@@ -448,53 +392,3 @@ class History:
             elif contains[tip.id]:
                 (branches if kind == "branch" else tags).append(name)
         return Containment(branches, tags, unchecked), timed_out
-
-
-def _delta_path(delta: pygit2.DiffDelta) -> str:
-    return str(delta.new_file.path if delta.status_char() != "D" else delta.old_file.path)
-
-
-def _whitespace_only(patch: pygit2.Patch, ignore_whitespace: bool) -> bool:
-    delta = patch.delta
-    return ignore_whitespace and delta.status_char() == "M" and not patch.hunks \
-        and delta.old_file.mode == delta.new_file.mode
-
-
-def _file_diff(patch: pygit2.Patch, max_file_lines: int, budget: int) -> tuple[FileDiff, int]:
-    """One file's diff and its size in lines; its hunks are left out ("collapsed") past either limit."""
-    delta = patch.delta
-    _, additions, deletions = patch.line_stats
-    size = sum(len(h.lines) for h in patch.hunks)
-    collapsed = ""
-    if size > max_file_lines:
-        collapsed = "large"
-    elif size > budget:
-        collapsed = "budget"
-    status = delta.status_char()
-    return FileDiff(
-        status=_STATUS.get(status, "modified"),
-        old_path=delta.old_file.path if status != "A" else "",
-        new_path=delta.new_file.path if status != "D" else "",
-        additions=additions,
-        deletions=deletions,
-        binary=bool(delta.is_binary),
-        similarity=int(delta.similarity),
-        hunks=[] if collapsed else [_hunk(h) for h in patch.hunks],
-        collapsed=collapsed,
-    ), size
-
-
-def _hunk(hunk: pygit2.DiffHunk) -> DiffHunk:
-    lines = []
-    for line in hunk.lines:
-        text = line.raw_content.decode("utf-8", "replace").rstrip("\r\n")
-        origin = line.origin
-        if origin == "+":
-            lines.append(DiffLine("add", None, line.new_lineno, text))
-        elif origin == "-":
-            lines.append(DiffLine("del", line.old_lineno, None, text))
-        elif origin == " ":
-            lines.append(DiffLine("context", line.old_lineno, line.new_lineno, text))
-        else:  # "=", ">", "<": the end-of-file newline markers
-            lines.append(DiffLine("nonewline", None, None, ""))
-    return DiffHunk(hunk.header.rstrip("\r\n"), lines)

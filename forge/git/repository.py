@@ -146,14 +146,22 @@ class GitRepo:
         result.sort(key=lambda r: r.commit.committer.when if r.commit else oldest, reverse=True)
         return result
 
+    def _has(self, full_name: str) -> bool:
+        # libgit2 raises ValueError for names it cannot even normalise (over-long, odd Unicode); such a ref
+        # cannot exist, and callers (API parameters, URLs) must get "not found", not a crash.
+        try:
+            return full_name in self._repo.references
+        except ValueError:
+            return False
+
     def has_branch(self, name: str) -> bool:
-        return f"refs/heads/{name}" in self._repo.references
+        return self._has(f"refs/heads/{name}")
 
     def has_ref(self, full_name: str) -> bool:
-        return full_name in self._repo.references
+        return self._has(full_name)
 
     def ref_target(self, full_name: str) -> str | None:
-        if full_name not in self._repo.references:
+        if not self._has(full_name):
             return None
         return str(self._repo.references[full_name].resolve().target)
 
@@ -216,6 +224,25 @@ class GitRepo:
         except pygit2.AlreadyExistsError as exc:
             raise InvalidInput(N_("“%(name)s” already exists."), name=full_name) from exc
         return commit.sha
+
+    def create_annotated_tag(self, name: str, target_rev: str, message: str, tagger_name: str,
+                             tagger_email: str) -> str:
+        """Write tag object and ref ``refs/tags/<name>`` on the commit ``target_rev`` names; returns the tag
+        object's id (what the ref points at, and what a push of the tag would report)."""
+        full_name = f"refs/tags/{name}"
+        if not self.valid_ref_name(full_name):
+            raise InvalidInput(N_("“%(name)s” is not a valid name for a branch or tag."), name=full_name)
+        commit = self.resolve_commit(target_rev)
+        if self.has_ref(full_name):
+            raise InvalidInput(N_("“%(name)s” already exists."), name=full_name)
+        tagger = pygit2.Signature(tagger_name, tagger_email or f"{tagger_name}@users.noreply")
+        oid = self._repo.create_tag(name, pygit2.Oid(hex=commit.sha), pygit2.enums.ObjectType.COMMIT, tagger, message)
+        return str(oid)
+
+    def tag_message(self, target: str) -> str | None:
+        """The message of the annotated tag object ``target``; None for a lightweight tag (a commit id)."""
+        obj = self._repo.get(target)
+        return obj.message if isinstance(obj, pygit2.Tag) else None
 
     def delete_ref(self, full_name: str) -> str:
         target = self.ref_target(full_name)

@@ -174,3 +174,9 @@ def find_readme(entries: list[TreeEntry]) -> TreeEntry | None:
         if name in files:
             return files[name]
     return None
+
+
+def blob_sizes(git: GitRepo, shas: list[str]) -> dict[str, int]:
+    """The size of each blob, from the object headers: no content is inflated, so a large directory is cheap."""
+    odb = _raw(git).odb
+    return {sha: int(odb.read_header(sha)[1]) for sha in set(shas)}

@@ -29,6 +29,18 @@ def available_labels(session: Session, ref: RepoRef) -> list[Label]:
     return list(session.exec(stmt))
 
 
+def label_ids_named(session: Session, ref: RepoRef, names: Sequence[str]) -> list[int]:
+    """Ids of the repository's (and its organisation's) labels called ``names`` (any case, spaces folded)."""
+    by_name = {label.lower_name: label.id for label in available_labels(session, ref)}
+    ids = []
+    for name in names:
+        label_id = by_name.get(" ".join(name.split()).lower())
+        if label_id is None:
+            raise InvalidInput(N_("A chosen label does not exist in this repository."))
+        ids.append(label_id)
+    return ids
+
+
 def labels_of(session: Session, issue_ids: Sequence[int]) -> dict[int, list[Label]]:
     result: dict[int, list[Label]] = {i: [] for i in issue_ids}
     if not issue_ids:

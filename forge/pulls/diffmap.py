@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 import pygit2
 
-from forge.git.history import CommitDiff, DiffLine, FileDiff, History
-from forge.git.repository import GitRepo
+from forge.git.diffs import CommitDiff, DiffLine, FileDiff
+from forge.git.history import History
+from forge.git.repository import CommitInfo, GitRepo
+from forge.pulls.models import PullRequest
 
 LEFT = "left"
 RIGHT = "right"
@@ -33,6 +35,16 @@ def pull_diff(git: GitRepo, merge_base: str, head_sha: str, *, ignore_whitespace
               path: str = "") -> CommitDiff:
     """What the pull request brings: the diff from the merge base to the head (the compare view's three dots)."""
     return History(git).diff_commits(merge_base or None, head_sha, ignore_whitespace=ignore_whitespace, path=path)
+
+
+def pull_commits(git: GitRepo, pull: PullRequest, limit: int) -> tuple[list[CommitInfo], int]:
+    """The commits the pull request brings, oldest first as on GitHub, at most ``limit`` of them (0: only the
+    count), and how many there are. Counted from the merge base it had, so a merged pull request keeps its list."""
+    since = pull.merge_base or pull.base_sha
+    if not pull.head_sha or not since:
+        return [], 0
+    found, total = History(git).commits_between(since, pull.head_sha, limit)
+    return list(reversed(found)), total
 
 
 def find_file(diff: CommitDiff, path: str) -> FileDiff | None:

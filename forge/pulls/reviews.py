@@ -22,7 +22,7 @@ from sqlmodel import Session, col, delete, select
 from forge import activity
 from forge.accounts.models import Account
 from forge.db.models_base import utcnow
-from forge.errors import InvalidInput, PermissionDenied
+from forge.errors import InvalidInput, NotFound, PermissionDenied
 from forge.i18n import N_
 from forge.issues import models as im
 from forge.permissions import Access, repo_access, require_repo_access
@@ -136,6 +136,36 @@ def pending_review(session: Session, actor: Account, pull: PullRequest, *, creat
         review = PullReview(pull_id=pull.id, reviewer_id=actor.id, state=PENDING, commit_sha=pull.head_sha)
         session.add(review)
         session.flush()
+    return review
+
+
+def start_review(session: Session, actor: Account, ref: RepoRef, pull: PullRequest, *, body: str = "") -> PullReview:
+    """``actor``'s pending review of ``pull`` (made if there is none), its text set to ``body`` when one is given:
+    the API's review without a verdict, which stays pending until it is submitted."""
+    may_comment(session, actor, ref, issue_of(session, pull))
+    review = pending_review(session, actor, pull, create=True)
+    assert review is not None
+    if body:
+        review.body = check_body(body, required=False)
+        session.add(review)
+        session.flush()
+    return review
+
+
+def visible_reviews(session: Session, pull: PullRequest, viewer: Account | None) -> list[PullReview]:
+    """The submitted reviews of ``pull`` and the viewer's own pending one, oldest first."""
+    rows = session.exec(select(PullReview).where(PullReview.pull_id == pull.id).order_by(col(PullReview.id)))
+    viewer_id = viewer.id if viewer is not None else None
+    return [r for r in rows if r.state != PENDING or (viewer_id is not None and r.reviewer_id == viewer_id)]
+
+
+def get_review(session: Session, pull: PullRequest, review_id: int, viewer: Account | None) -> PullReview:
+    """Review ``review_id`` of ``pull``; NotFound when there is none the viewer may see (a pending review is its
+    author's alone)."""
+    review = session.get(PullReview, review_id)
+    if review is None or review.pull_id != pull.id or (
+            review.state == PENDING and (viewer is None or review.reviewer_id != viewer.id)):
+        raise NotFound(N_("That review does not exist."))
     return review
 
 

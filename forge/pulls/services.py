@@ -326,10 +326,15 @@ def list_pulls(
     reviewed_by_id: int | None = None,
     query: str = "",
     draft: bool | None = None,
+    base_branch: str = "",
+    head: tuple[int, str] | None = None,
+    sort: str = "created",
+    ascending: bool = False,
     page: int = 1,
     per_page: int = PAGE_SIZE,
 ) -> Page:
-    """The pull requests of ``ref`` matching the filters, newest first, one page of them."""
+    """The pull requests of ``ref`` matching the filters, one page of them: newest first, or by ``sort``
+    ("created" or "updated") in the order ``ascending`` says. ``head`` is (head repository id, branch)."""
     base = select(im.Issue.id).join(PullRequest, col(PullRequest.issue_id) == im.Issue.id).where(
         im.Issue.repo_id == ref.repo.id, col(im.Issue.is_pull).is_(True))
     if author:
@@ -349,6 +354,10 @@ def list_pulls(
         base = base.where(or_(func.lower(im.Issue.title).like(like), func.lower(im.Issue.body).like(like)))
     if draft is not None:
         base = base.where(col(PullRequest.is_draft).is_(draft))
+    if base_branch:
+        base = base.where(PullRequest.base_branch == base_branch)
+    if head is not None:
+        base = base.where(PullRequest.head_repo_id == head[0], PullRequest.head_branch == head[1])
 
     def count(stmt):  # type: ignore[no-untyped-def]
         return session.exec(select(func.count()).select_from(stmt.subquery())).one()
@@ -364,8 +373,9 @@ def list_pulls(
     total = count(base)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
-    ids = list(session.exec(base.order_by(col(im.Issue.created_at).desc(), col(im.Issue.id).desc())
-                            .offset((page - 1) * per_page).limit(per_page)))
+    key = col(im.Issue.updated_at) if sort == "updated" else col(im.Issue.created_at)
+    order = (key.asc(), col(im.Issue.id).asc()) if ascending else (key.desc(), col(im.Issue.id).desc())
+    ids = list(session.exec(base.order_by(*order).offset((page - 1) * per_page).limit(per_page)))
     return Page(rows_for(session, ref, [i for i in ids if i is not None]), page, pages, total, open_count,
                 closed_count)
 
@@ -437,3 +447,39 @@ def set_draft(session: Session, actor: Account, ref: RepoRef, pull: PullRequest,
     if not draft:
         activity.record(session, activity.PULL_READY, repo_id=pull.base_repo_id, issue_id=issue.id, actor_id=actor.id)
     session.flush()
+
+
+def change_base(session: Session, settings: Settings, actor: Account, ref: RepoRef, pull: PullRequest,
+                base_branch: str) -> None:
+    """Retarget an open pull request onto another branch of its repository (the author or anyone with write
+    access, as for the draft state): a ``base_changed`` timeline entry, an ``issue.edited`` activity saying what the
+    base was, and mergeability computed against the new base. InvalidInput for a missing branch or the head itself;
+    Conflict when an open pull request already proposes the head to that branch."""
+    from forge.issues import services as issues
+
+    issue = session.get(im.Issue, pull.issue_id)
+    assert issue is not None
+    require_repo_access(session, actor, ref.repo, Access.READ)
+    if not may_edit(session, actor, ref, issue):
+        raise PermissionDenied(N_("Only the author or someone with write access can change this."))
+    if issue.state != im.OPEN:
+        raise InvalidInput(N_("This pull request is closed."))
+    base_branch = base_branch.strip()
+    if base_branch == pull.base_branch:
+        return
+    if not base_branch or repos.open_git(settings.repos_dir, ref).ref_target(f"refs/heads/{base_branch}") is None:
+        raise InvalidInput(N_("There is no branch “%(name)s” to merge into."), name=base_branch)
+    if pull.head_repo_id == ref.repo.id and pull.head_branch == base_branch:
+        raise InvalidInput(N_("Choose two different branches: a branch cannot be merged into itself."))
+    if pull.head_repo_id is not None:
+        duplicate = find_open_duplicate(session, ref, base_branch, pull.head_repo_id, pull.head_branch)
+        if duplicate is not None:
+            raise Conflict(N_("Pull request #%(number)s already proposes these changes."), number=duplicate.number)
+    old = pull.base_branch
+    pull.base_branch = base_branch
+    pull.updated_at = utcnow()
+    session.add(pull)
+    issues.add_event(session, issue, actor.id, "base_changed", {"from": old, "to": base_branch})
+    issues.touch(session, issue)
+    issues.record_activity(session, activity.ISSUE_EDITED, issue, actor, data={"base_from": old})
+    sync.refresh_mergeability(session, settings, pull)

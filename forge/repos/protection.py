@@ -40,6 +40,16 @@ def get_rule(session: Session, ref: RepoRef, rule_id: int) -> ProtectedBranch:
     return rule
 
 
+def rule_for_pattern(session: Session, ref: RepoRef, pattern: str) -> ProtectedBranch:
+    """The rule with exactly this pattern (the API names rules by pattern, as GitHub names them by branch)."""
+    rule = session.exec(
+        select(ProtectedBranch).where(ProtectedBranch.repo_id == ref.repo.id, ProtectedBranch.pattern == pattern)
+    ).first()
+    if rule is None:
+        raise NotFound(N_("That protection rule was not found."))
+    return rule
+
+
 def save_rule(
     session: Session,
     actor: Account,

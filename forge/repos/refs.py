@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlmodel import Session
 
 from forge.accounts.models import Account
-from forge.errors import InvalidInput
+from forge.accounts.users import primary_email
+from forge.errors import InvalidInput, NotFound
 from forge.git.graph import Divergence, ahead_behind
 from forge.git.repository import ZERO_SHA, CommitInfo, RefInfo
 from forge.i18n import N_
@@ -18,6 +19,8 @@ from forge.repos.protection import check_ref_update, list_rules, matching_rule
 from forge.repos.pushes import RefUpdate, record_push
 from forge.repos.services import RepoRef, open_git
 
+MAX_REF_PART_BYTES = 250
+
 
 def list_branches(repos_root: Path, ref: RepoRef) -> list[RefInfo]:
     return open_git(repos_root, ref).branches()
@@ -25,6 +28,22 @@ def list_branches(repos_root: Path, ref: RepoRef) -> list[RefInfo]:
 
 def list_tags(repos_root: Path, ref: RepoRef) -> list[RefInfo]:
     return open_git(repos_root, ref).tags()
+
+
+def get_ref(repos_root: Path, ref: RepoRef, kind: str, name: str) -> RefInfo:
+    """One branch (``kind`` "branch") or tag by its short name, or NotFound."""
+    found = list_branches(repos_root, ref) if kind == "branch" else list_tags(repos_root, ref)
+    for info in found:
+        if info.name == name:
+            return info
+    raise NotFound(N_("“%(name)s” does not exist."), name=name)
+
+
+def tag_messages(repos_root: Path, ref: RepoRef, tags: list[RefInfo]) -> dict[str, str]:
+    """The messages of the annotated ones among ``tags``, by name (lightweight tags have none)."""
+    git = open_git(repos_root, ref)
+    found = {t.name: git.tag_message(t.target) for t in tags}
+    return {name: message for name, message in found.items() if message is not None}
 
 
 def protected_names(session: Session, ref: RepoRef, names: list[str]) -> set[str]:
@@ -71,6 +90,10 @@ def _full(kind: str, name: str) -> str:
     name = name.strip()
     if not name:
         raise InvalidInput(N_("A name is required."))
+    # Each part of a ref name is a file name on disk, written as "<part>.lock" first: longer parts than the file
+    # system takes would fail inside libgit2 rather than as a refusal.
+    if any(len(part.encode()) > MAX_REF_PART_BYTES for part in name.split("/")):
+        raise InvalidInput(N_("“%(name)s” is not a valid name for a branch or tag."), name=name)
     return f"refs/{'heads' if kind == 'branch' else 'tags'}/{name}"
 
 
@@ -82,13 +105,21 @@ def create_ref(
     kind: str,
     name: str,
     from_rev: str,
+    *,
+    message: str = "",
 ) -> str:
-    """Create branch or tag ``name`` at ``from_rev`` and record it as a push event."""
+    """Create branch or tag ``name`` at ``from_rev`` and record it as a push event. A tag with a ``message`` is
+    annotated, signed by ``actor`` as tagger (the returned id is then the tag object's)."""
     level = require_repo_access(session, actor, ref.repo, Access.WRITE)
     full = _full(kind, name)
     check_ref_update(session, actor, ref, level, full, deleting=False, creating=True)
     git = open_git(repos_root, ref)
-    sha = git.create_ref(full, from_rev or ref.repo.default_branch)
+    start = from_rev or ref.repo.default_branch
+    if kind == "tag" and message.strip():
+        sha = git.create_annotated_tag(full.removeprefix("refs/tags/"), start, message.strip() + "\n",
+                                       actor.display_name or actor.name, primary_email(session, actor))
+    else:
+        sha = git.create_ref(full, start)
     record_push(session, ref.repo, actor.id, [RefUpdate(ZERO_SHA, sha, full)], source="web")
     return sha
 

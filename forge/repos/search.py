@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, or_
 from sqlmodel import Session, col, func, select
@@ -25,6 +26,9 @@ PER_PAGE = 20
 MAX_QUERY = 200
 MAX_TERMS = 10
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
+_SORT_COLUMNS = {"updated": col(Repository.updated_at), "created": col(Repository.created_at),
+                 "name": col(Repository.lower_name)}
+SORTS = ("best-match", *_SORT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,11 @@ def _term_clause(term: str) -> ColumnElement[bool]:
 
 
 def search_repos(
-    session: Session, actor: Account | None, query: str, *, page: int = 1, per_page: int = PER_PAGE
+    session: Session, actor: Account | None, query: str, *, page: int = 1, per_page: int = PER_PAGE,
+    sort: str = "best-match", ascending: bool = False,
 ) -> RepoSearchPage:
-    """One page of the repositories ``actor`` may see that match ``query``; an empty query lists them all."""
+    """One page of the repositories ``actor`` may see that match ``query``; an empty query lists them all.
+    ``sort`` (one of SORTS) other than best-match orders by that column alone (the API's ``sort``/``order``)."""
     # Control characters match nothing worth finding, and PostgreSQL refuses a NUL in a string outright.
     text = _CONTROL_RE.sub(" ", query).strip().lower()[:MAX_QUERY]
     terms = text.split()[:MAX_TERMS]
@@ -75,8 +81,11 @@ def search_repos(
     base = select(Repository, Account).join(Account, col(Account.id) == Repository.owner_id).where(*where)
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
     page = max(page, 1)
-    ranking = []
-    if text and "/" not in text and ":" not in text:
+    ranking: list[Any] = []
+    if sort in _SORT_COLUMNS:
+        column = _SORT_COLUMNS[sort]
+        ranking.append(column.asc() if ascending else column.desc())
+    elif text and "/" not in text and ":" not in text:
         ranking.append(
             case(
                 (col(Repository.lower_name) == text, 0),

@@ -25,6 +25,7 @@ from forge.permissions import Access, can_create_in, repo_access, require_repo_a
 from forge.repos.initial_files import initial_files
 from forge.repos.models import Collaborator, ProtectedBranch, PushEvent, Repository
 from forge.repos.storage import move_repo_dir, repo_path
+from forge.webhooks import repo_events
 
 
 @dataclass(frozen=True)
@@ -89,19 +90,40 @@ def visible_repos_filter(session: Session, actor: Account | None) -> ColumnEleme
         return col(Repository.is_private) == False  # noqa: E712
     if actor.is_admin:
         return true()
+    return or_(col(Repository.is_private) == False, affiliated_repos_filter(actor))  # noqa: E712
+
+
+def affiliated_repos_filter(actor: Account) -> ColumnElement[bool]:
+    """A WHERE clause selecting the repositories ``actor`` has access to of their own (owned, collaborator,
+    organisation owner, team), public or not: GitHub's "your repositories"."""
     collab = select(Collaborator.repo_id).where(Collaborator.user_id == actor.id)
     owned_orgs = select(OrgMember.org_id).where(OrgMember.user_id == actor.id, OrgMember.is_owner == True)  # noqa: E712
     my_teams = select(TeamMember.team_id).where(TeamMember.user_id == actor.id)
     team_repos = select(TeamRepo.repo_id).where(col(TeamRepo.team_id).in_(my_teams))
     all_repo_orgs = select(Team.org_id).where(col(Team.id).in_(my_teams), Team.includes_all_repos == True)  # noqa: E712
     return or_(
-        col(Repository.is_private) == False,  # noqa: E712
         col(Repository.owner_id) == actor.id,
         col(Repository.id).in_(collab),
         col(Repository.owner_id).in_(owned_orgs),
         col(Repository.id).in_(team_repos),
         col(Repository.owner_id).in_(all_repo_orgs),
     )
+
+
+def _listing_filters(
+    session: Session, actor: Account | None, owner: Account | None, query: str, affiliated: bool,
+    fork_of: int | None,
+) -> list[ColumnElement[bool]]:
+    where = [visible_repos_filter(session, actor)]
+    if affiliated and actor is not None:
+        where.append(affiliated_repos_filter(actor))
+    if owner is not None:
+        where.append(col(Repository.owner_id) == owner.id)
+    if fork_of is not None:
+        where.append(col(Repository.fork_of_id) == fork_of)
+    if query:
+        where.append(col(Repository.lower_name).contains(query.lower()))
+    return where
 
 
 def list_repos(
@@ -112,15 +134,29 @@ def list_repos(
     query: str = "",
     offset: int = 0,
     limit: int = 50,
+    affiliated: bool = False,
+    fork_of: int | None = None,
 ) -> list[RepoRef]:
+    """Repositories ``actor`` may see, most recently updated first; ``affiliated`` keeps only those they have
+    access to of their own (not merely public ones), ``fork_of`` only the forks of one repository."""
     stmt = select(Repository, Account).join(Account, col(Account.id) == Repository.owner_id)
-    stmt = stmt.where(visible_repos_filter(session, actor))
-    if owner is not None:
-        stmt = stmt.where(Repository.owner_id == owner.id)
-    if query:
-        stmt = stmt.where(col(Repository.lower_name).contains(query.lower()))
-    stmt = stmt.order_by(col(Repository.updated_at).desc()).offset(offset).limit(limit)
+    stmt = stmt.where(*_listing_filters(session, actor, owner, query, affiliated, fork_of))
+    stmt = stmt.order_by(col(Repository.updated_at).desc(), col(Repository.id).desc()).offset(offset).limit(limit)
     return [RepoRef(r, o) for r, o in session.exec(stmt)]
+
+
+def count_listed_repos(
+    session: Session,
+    actor: Account | None,
+    *,
+    owner: Account | None = None,
+    query: str = "",
+    affiliated: bool = False,
+    fork_of: int | None = None,
+) -> int:
+    """How many repositories :func:`list_repos` would list with the same filters (for paging)."""
+    stmt = select(func.count()).select_from(Repository)
+    return session.exec(stmt.where(*_listing_filters(session, actor, owner, query, affiliated, fork_of))).one()
 
 
 def count_repos(session: Session) -> int:
@@ -206,6 +242,7 @@ def create_repository(
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
+    repo_events.created(session, actor, ref)
     return ref
 
 
@@ -236,10 +273,25 @@ def update_settings(
         repo.website = website[:256]
     if topics is not None:
         repo.topics = " ".join(validate_topics(topics))
+    visibility_changed = private is not None and private != repo.is_private
     if private is not None:
         repo.is_private = private
     repo.updated_at = utcnow()
     session.add(repo)
+    if visibility_changed:
+        repo_events.visibility_changed(session, actor, ref)
+
+
+def set_topics(session: Session, actor: Account, ref: RepoRef, topics: list[str]) -> None:
+    """Replace the topics with a list (the API's form of the settings page's space-separated text): each item
+    must be one topic, validated as the settings page validates them."""
+    for topic in topics:
+        if not topic.strip() or any(c.isspace() or c == "," for c in topic.strip()):
+            raise InvalidInput(
+                N_("“%(topic)s” is not a valid topic: use lower-case letters, digits and “-”, up to 35 long."),
+                topic=topic,
+            )
+    update_settings(session, actor, ref, topics=" ".join(topics))
 
 
 def set_default_branch(session: Session, repos_root: Path, actor: Account, ref: RepoRef, branch: str) -> None:
@@ -260,6 +312,7 @@ def rename_repository(session: Session, repos_root: Path, actor: Account, ref: R
     if new_name.lower() != ref.repo.lower_name:
         _check_free(session, ref.owner, new_name)
     old_path = path_of(repos_root, ref)
+    old_name = ref.repo.name
     ref.repo.name = new_name
     ref.repo.lower_name = new_name.lower()
     ref.repo.updated_at = utcnow()
@@ -268,6 +321,7 @@ def rename_repository(session: Session, repos_root: Path, actor: Account, ref: R
     new_path = path_of(repos_root, ref)
     if new_path != old_path:
         move_repo_dir(old_path, new_path)
+    repo_events.renamed(session, actor, ref, old_name)
     return ref
 
 
@@ -296,6 +350,7 @@ def transfer_repository(
     session.flush()
     new_ref = RepoRef(ref.repo, new_owner)
     move_repo_dir(old_path, path_of(repos_root, new_ref))
+    repo_events.transferred(session, actor, new_ref, ref.owner)
     return new_ref
 
 
@@ -305,6 +360,7 @@ def delete_repository(session: Session, repos_root: Path, actor: Account, ref: R
         raise PermissionDenied(N_("Only the owner can delete a repository."))
     if confirm.strip().lower() != ref.full_name.lower():
         raise InvalidInput(N_("Type %(name)s to confirm the deletion."), name=ref.full_name)
+    repo_events.deleted(session, actor, ref)  # built while the repository still exists
     purge_repository(session, repos_root, ref)
 
 

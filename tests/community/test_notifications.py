@@ -434,11 +434,11 @@ def test_inbox_marks_and_filters(server: Any, factory: Any, mail_settings: Setti
 def test_a_commit_that_records_activity_kicks_the_fan_out(server: Any, factory: Any,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     kicks: list[tuple[Any, Any]] = []
-    monkeypatch.setattr(fanout, "kick", lambda engine, settings: kicks.append((engine, settings)))
+    monkeypatch.setattr(fanout._kicker, "kick", lambda engine, settings: kicks.append((engine, settings)))
     owner = factory.user()
     ref = factory.repo(owner)
     # The application may have installed it already: put back whatever was there.
-    previous = fanout._installed.get(id(server.engine))
+    previous = fanout._after_commit._installed.get(id(server.engine))
     fanout.install_kick_after_commit(server.engine, server.settings)
     try:
         with session_scope(server.engine) as s:
@@ -459,4 +459,4 @@ def test_a_commit_that_records_activity_kicks_the_fan_out(server: Any, factory: 
     finally:
         fanout.uninstall_kick_after_commit(server.engine)
         if previous is not None:
-            fanout._installed[id(server.engine)] = previous
+            fanout._after_commit._installed[id(server.engine)] = previous

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import fastapi_swagger
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 import forge
 from forge.errors import ForgeError
 from web.api import errors
+from web.api.deps import get_caller
 from web.api.middleware import ETagMiddleware, RateLimitMiddleware
 from web.api.ratelimit import RateLimiter
 from web.api.routes import ROUTERS
@@ -49,6 +50,9 @@ def build_api(state: AppState) -> FastAPI:
         version=forge.__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
+        # Every operation resolves the caller first: wrong credentials are a 401 even on public data, and a
+        # browser session's unsafe request is checked for its CSRF token before any handler runs.
+        dependencies=[Depends(get_caller)],
         docs_url=None,
         redoc_url=None,
         exception_handlers={
@@ -82,6 +86,8 @@ def build_api(state: AppState) -> FastAPI:
             swagger_js_url=f"{PREFIX}/docs/assets/swagger-ui-bundle.js",
             swagger_css_url=f"{PREFIX}/docs/assets/swagger-ui.css",
             swagger_favicon_url=f"{PREFIX}/docs/assets/favicon-32x32.png",
+            # 170 operations: start with the resource groups folded, with a filter box to find an operation.
+            swagger_ui_parameters={"docExpansion": "none", "filter": True, "persistAuthorization": True},
         )
 
     api.mount("/docs/assets", StaticFiles(directory=SWAGGER_ASSETS), name="api_docs_assets")

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from forge.accounts.models import Account
 from forge.db.engine import session_scope
-from forge.errors import AuthenticationRequired, PermissionDenied
+from forge.errors import AuthenticationRequired, InvalidInput, PermissionDenied
 from forge.i18n import N_
 from forge.settings import Settings
 from web.forms import CSRF_COOKIE
@@ -74,10 +74,18 @@ class Caller:
         return user
 
 
+def _refuse_nul(request: Request) -> None:
+    # PostgreSQL text cannot hold NUL and git names cannot either; refuse it here once rather than in every
+    # parameter of every operation (bodies are checked by the same rule in errors.py when the database refuses).
+    if "\x00" in request.url.path or "%00" in request.url.query:
+        raise InvalidInput(N_("Text must not contain NUL characters."))
+
+
 def get_caller(request: Request) -> Caller:
     """Resolve the caller from what the auth middleware found. Wrong credentials are a 401 even on public data
     (a client should learn its token is bad, not silently see less); a browser session changing something must
     send the CSRF token the web UI's pages carry, in ``X-CSRF-Token``."""
+    _refuse_nul(request)
     identity = request.state.identity
     if identity.bad_credentials:
         raise AuthenticationRequired(identity.refusal or N_("Incorrect user name, password or token."))

@@ -7,7 +7,7 @@ Handlers declare ``page: PageDep``, query ``page.offset``/``page.limit`` from th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
 
@@ -69,3 +69,5 @@ LIST_HEADERS = {
     "Link": {"description": "RFC 8288 links to the first, prev, next and last pages.", "schema": {"type": "string"}},
     "X-Total-Count": {"description": "How many items the whole list has.", "schema": {"type": "integer"}},
 }
+# The ``responses`` of a paginated list operation: ``@router.get(..., responses=LIST_RESPONSES)``.
+LIST_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"headers": LIST_HEADERS}}

@@ -7,7 +7,6 @@ from starlette.routing import BaseRoute
 from web.routes import (
     accounts,
     admin,
-    ci_api,
     ci_artifacts,
     ci_environments,
     ci_logs,
@@ -39,16 +38,15 @@ from web.routes import (
     repo_settings,
     repos,
     user_settings,
+    webhooks,
 )
 
 # Starlette routes under /api/v1 that are not part of the REST API (the runner protocol, the GitLab-compatible
 # trigger and status endpoints): matched before the API's mount, which takes everything else under /api/v1.
 API_ROUTES_FIRST: list[BaseRoute] = [
-    *ci_api.routes,
     *ci_runner_api.routes,
     *ci_runner_files.routes,
     *ci_schedules.api_routes,
-    *ci_tests.api_routes,
 ]
 
 ROUTES: list[BaseRoute] = [
@@ -57,6 +55,7 @@ ROUTES: list[BaseRoute] = [
     *user_settings.routes,
     *admin.routes,
     *orgs.routes,
+    *webhooks.routes,  # before the catch-alls: /org/<org>/settings/hooks would match /<owner>/<repo>/...
     *ci_runners.routes,
     *notifications.routes,
     # Catch-all owner/repo routes last.

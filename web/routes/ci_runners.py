@@ -25,10 +25,8 @@ from forge.accounts import orgs
 from forge.accounts.models import Account
 from forge.errors import ForgeError, NotFound
 from forge.i18n import N_
-from forge.permissions import Access
-from forge.repos import services as repos
 from web.forms import read_form, redirect
-from web.repo_context import header_context
+from web.repo_context import repo_settings_context
 from web.state import current_user, require_site_admin, require_user, run_db, settings_of
 from web.templating import render
 
@@ -51,15 +49,8 @@ def _admin_place(session: Session, request: Request) -> Place:
 
 
 def _repo_place(session: Session, request: Request) -> Place:
-    p = request.path_params
-    ref, level = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"], Access.ADMIN)
-    ctx = {
-        **header_context(ref, level, repos.fork_source(session, ref), "settings"),
-        "is_owner": level >= Access.OWNER,
-        "section": "runners",
-        "base": f"/{ref.full_name}/settings",
-        "shared": runner_admin.shared_runners(session, ref.repo),
-    }
+    ref, ctx = repo_settings_context(session, request, "runners")
+    ctx["shared"] = runner_admin.shared_runners(session, ref.repo)
     scope = Scope.repo(ref.repo)
     return Place(scope, scope, "ci/runners_repo.html", f"/{ref.full_name}/settings/runners", ctx)
 

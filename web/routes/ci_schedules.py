@@ -31,7 +31,7 @@ from forge.repos.services import RepoRef
 from forge.settings import Settings
 from web.forms import checkbox, field, read_form, read_json_object, redirect
 from web.i18n import babel_locale, get_locale, gettext
-from web.repo_context import header_context, repo_page_context
+from web.repo_context import repo_page_context, repo_settings_context
 from web.state import current_user, require_user, run_db, settings_of
 from web.templating import render
 
@@ -239,14 +239,7 @@ take_ownership = _button(lambda s, _settings, ref, user, i: schedules.take_owner
 
 
 def _settings_ctx(session: Session, request: Request) -> dict[str, Any]:
-    p = request.path_params
-    ref, level = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"], Access.ADMIN)
-    return {
-        **header_context(ref, level, repos.fork_source(session, ref), "settings"),
-        "is_owner": level >= Access.OWNER,
-        "section": "ci_triggers",
-        "base": f"/{ref.full_name}/settings",
-    }
+    return repo_settings_context(session, request, "ci_triggers")[1]
 
 
 async def _triggers_page(request: Request, extra: dict[str, Any] | None = None, error: ForgeError | None = None,

@@ -1,6 +1,5 @@
-"""Test report and coverage pages: a pipeline's "Tests" tab and a branch's coverage trend (chart, table, CSV), and
-the pipeline test report API in GitLab's shapes (``/api/v1/repos/{owner}/{repo}/pipelines/{id}/test_report`` and
-``.../test_report_summary``).
+"""Test report and coverage pages: a pipeline's "Tests" tab and a branch's coverage trend (chart, table, CSV). The
+pipeline test report API in GitLab's shapes is ``web.api.routes.pipelines``.
 
 Thin handlers over ``ci.test_reports`` and ``ci.coverage``; reading needs read access to the repository (a hidden
 one is a plain 404, as on every repository page). The chart is an inline SVG drawn on the server — no JavaScript —
@@ -16,18 +15,15 @@ from typing import Any
 
 from sqlmodel import Session
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ci import coverage, pipelines, test_reports
 from ci.coverage import Point
-from forge.errors import AuthenticationRequired
-from forge.i18n import N_
 from forge.permissions import Access
-from forge.repos import services as repos
 from web.repo_context import repo_page_context
 from web.routes.ci_pipelines import duration
-from web.state import current_user, run_db
+from web.state import run_db
 from web.templating import render
 
 # Chart geometry, in SVG user units (the SVG scales to the page width).
@@ -64,26 +60,6 @@ async def pipeline_tests(request: Request) -> Response:
     ctx = await run_db(request, load)
     ctx["duration"] = duration
     return render(request, "ci/tests_pipeline.html", ctx)
-
-
-# --- JSON API (GitLab's shapes) ----------------------------------------------------------------------------------
-
-
-def _api_report(with_cases: bool) -> Any:
-    async def handler(request: Request) -> Response:
-        if request.state.identity.bad_credentials:  # a wrong token is refused, not taken for an anonymous reader
-            raise AuthenticationRequired(N_("Incorrect user name, password or token."))
-        p = request.path_params
-
-        def load(session: Session) -> dict[str, Any]:
-            ref, _ = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"], Access.READ,
-                                            token_scopes=request.state.token_scopes)
-            pipeline = pipelines.get_pipeline(session, ref.repo, p["id"])
-            return test_reports.report_json(session, pipeline, with_cases)
-
-        return JSONResponse(await run_db(request, load))
-
-    return handler
 
 
 # --- coverage trend -------------------------------------------------------------------------------------------
@@ -207,12 +183,4 @@ routes: list[BaseRoute] = [
     Route(_R + "/pipelines/{id:int}/tests", pipeline_tests, methods=["GET"], name="ci_pipeline_tests"),
     Route(_R + "/graphs/coverage", coverage_graph, methods=["GET"], name="ci_coverage_graph"),
     Route(_R + "/graphs/coverage.csv", coverage_csv, methods=["GET"], name="ci_coverage_csv"),
-]
-
-# Under /api/v1 (GitLab-compatible test report JSON); web.routes matches them before the API mount.
-api_routes: list[BaseRoute] = [
-    Route("/api/v1/repos/{owner}/{repo}/pipelines/{id:int}/test_report", _api_report(True), methods=["GET"],
-          name="api_pipeline_test_report"),
-    Route("/api/v1/repos/{owner}/{repo}/pipelines/{id:int}/test_report_summary", _api_report(False),
-          methods=["GET"], name="api_pipeline_test_report_summary"),
 ]

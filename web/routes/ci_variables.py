@@ -25,11 +25,9 @@ from forge.accounts import orgs
 from forge.accounts.models import Account
 from forge.errors import ForgeError
 from forge.i18n import N_
-from forge.permissions import Access
-from forge.repos import services as repos
 from web.forms import checkbox, read_form, redirect
 from web.forms import field as form_field
-from web.repo_context import header_context
+from web.repo_context import repo_settings_context
 from web.state import current_user, require_user, run_db
 from web.templating import render
 
@@ -46,14 +44,7 @@ Loader = Callable[[Session, Request], Where]
 
 
 def _repo_where(session: Session, request: Request) -> Where:
-    p = request.path_params
-    ref, level = repos.get_visible_repo(session, current_user(request), p["owner"], p["repo"], Access.ADMIN)
-    ctx = {
-        **header_context(ref, level, repos.fork_source(session, ref), "settings"),
-        "is_owner": level >= Access.OWNER,
-        "section": "ci_variables",
-        "base": f"/{ref.full_name}/settings",
-    }
+    ref, ctx = repo_settings_context(session, request, "ci_variables")
     return Where(Place.of_repo(ref), "ci/variables_repo.html", f"/{ref.full_name}/settings/ci/variables", ctx)
 
 

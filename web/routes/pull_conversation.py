@@ -16,11 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from forge.git.history import History
 from forge.i18n import N_
 from forge.issues import metadata, timeline
 from forge.permissions import Access
-from forge.pulls import reviews
+from forge.pulls import diffmap, reviews
 from forge.pulls import services as pulls
 from forge.pulls.models import PullRequest
 from forge.repos import services as repos
@@ -39,15 +38,8 @@ MAX_PULL_COMMITS = 250
 def _commits(request: Request, ctx: dict[str, Any]) -> list[Any]:
     """The pull request's commits, oldest first as on GitHub (from the merge base to the head)."""
     pull: PullRequest = ctx["pull"]
-    if not pull.head_sha:
-        return []
-    git = repos.open_git(settings_of(request).repos_dir, ctx["ref"])
-    history = History(git)
-    since = pull.merge_base or pull.base_sha
-    if not since:
-        return []
-    found, _ = history.commits_between(since, pull.head_sha, MAX_PULL_COMMITS)
-    return list(reversed(found))
+    return diffmap.pull_commits(repos.open_git(settings_of(request).repos_dir, ctx["ref"]), pull,
+                                MAX_PULL_COMMITS)[0]
 
 
 async def conversation(request: Request) -> Response:

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from forge import push_processing
 from forge.errors import ForgeError, NotFound
-from forge.git.history import CommitDiff
+from forge.git.diffs import CommitDiff
 from forge.i18n import N_
 from forge.issues import reactions
 from forge.permissions import Access

@@ -33,9 +33,10 @@ ROUTERS: list[APIRouter] = [
     orgs.router,
     repos.router,
     branches.router,
+    # Before commits: its /commits/{ref}/status would otherwise be taken by /commits/{ref:path}.
+    statuses.router,
     commits.router,
     contents.router,
-    statuses.router,
     issues.router,
     comments.router,
     labels.router,
