@@ -56,6 +56,9 @@ async def read_form(request: Request) -> FormData:
     sent = str(form.get("csrf_token") or request.headers.get("x-csrf-token", ""))
     if not cookie or not sent or not hmac.compare_digest(cookie, sent):
         raise CsrfError(N_("The form has expired or was sent from another site. Reload the page and try again."))
+    # PostgreSQL text cannot hold NUL (and no person types one): refuse it for every form in one place.
+    if any(isinstance(value, str) and "\x00" in value for _, value in form.multi_items()):
+        raise InvalidInput(N_("Text must not contain NUL characters."))
     return form
 
 

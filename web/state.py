@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from forge.accounts.models import Account
-from forge.db.engine import session_scope
-from forge.errors import AuthenticationRequired, PermissionDenied
+from forge.db.engine import is_nul_refusal, session_scope
+from forge.errors import AuthenticationRequired, InvalidInput, PermissionDenied
 from forge.i18n import N_
 from forge.settings import Settings
 
@@ -40,8 +40,14 @@ async def run_db(request: Request, fn: Callable[[Session], T]) -> T:
     engine = app_state(request).engine
 
     def work() -> T:
-        with session_scope(engine) as session:
-            return fn(session)
+        try:
+            with session_scope(engine) as session:
+                return fn(session)
+        except Exception as exc:
+            # PostgreSQL refuses NUL in text (a URL or form field carrying %00): the request is bad, not the server.
+            if is_nul_refusal(exc):
+                raise InvalidInput(N_("Text must not contain NUL characters.")) from exc
+            raise
 
     return await run_in_threadpool(work)
 

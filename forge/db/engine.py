@@ -49,3 +49,15 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def is_nul_refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` is (or wraps) a refusal of a NUL character: psycopg's DataError "cannot contain NUL (0x00)
+    bytes" on PostgreSQL, or Python's "embedded null byte/character" from os and libgit2 calls."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen)
+        if "NUL (0x00)" in text or "embedded null" in text:
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from forge.accounts.models import Account
-from forge.db.engine import session_scope
+from forge.db.engine import is_nul_refusal, session_scope
 from forge.errors import AuthenticationRequired, InvalidInput, PermissionDenied
 from forge.i18n import N_
 from forge.settings import Settings
@@ -39,8 +39,13 @@ def settings_of(request: Request) -> Settings:
 @contextmanager
 def db(request: Request) -> Iterator[Session]:
     """One transaction, committed when the block ends without an exception (blocking: call from ``def`` handlers)."""
-    with session_scope(app_state(request).engine) as session:
-        yield session
+    try:
+        with session_scope(app_state(request).engine) as session:
+            yield session
+    except Exception as exc:
+        if is_nul_refusal(exc):
+            raise InvalidInput(N_("Text must not contain NUL characters.")) from exc
+        raise
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from forge.db.engine import is_nul_refusal
 from forge.errors import ForgeError
 from web import i18n
 
@@ -99,18 +100,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
 
 
-def _is_nul_refusal(exc: BaseException) -> bool:
-    # psycopg refuses NUL characters in text parameters with a ValueError wrapped by SQLAlchemy.
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ValueError) and "NUL" in str(seen):
-            return True
-        seen = seen.__cause__ or getattr(seen, "orig", None)
-    return False
-
-
 async def server_error(request: Request, exc: Exception) -> Response:
-    if _is_nul_refusal(exc):
+    if is_nul_refusal(exc):
         return error_response(422, i18n.gettext("Text must not contain NUL characters."))
     log.exception("unhandled API error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, i18n.gettext("Something went wrong on our side. The error has been logged."))
